@@ -1,0 +1,46 @@
+import type { NatsConnection } from '@nats-io/nats-core';
+import { connect } from '@nats-io/transport-node';
+import type { Logger } from 'pino';
+
+export type { NatsConnection } from '@nats-io/nats-core';
+
+export interface NatsOptions {
+  servers: string[];
+  name: string;
+  logger: Logger;
+}
+
+/**
+ * Connects to NATS with unlimited reconnects (a service outlives a NATS restart) and logs
+ * connection status changes.
+ */
+export async function connectNats(options: NatsOptions): Promise<NatsConnection> {
+  const nc = await connect({
+    servers: options.servers,
+    name: options.name,
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 250,
+    pingInterval: 10_000,
+  });
+  void (async () => {
+    for await (const status of nc.status()) {
+      if (status.type === 'ping') continue;
+      options.logger.info({ nats: status.type }, 'nats status');
+    }
+  })();
+  return nc;
+}
+
+/** True when the connection is open and the server answers a round trip within the timeout. */
+export async function natsReady(nc: NatsConnection, timeoutMs = 1000): Promise<boolean> {
+  if (nc.isClosed()) return false;
+  try {
+    await Promise.race([
+      nc.flush(),
+      new Promise((_, reject) => setTimeout(() => reject(new Error('timeout')), timeoutMs).unref()),
+    ]);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,26 @@
+// Writes test-results/summary.json for the package under test, so the root `npm test` can print a
+// per-package table and a total after turbo has run every package (cached runs restore the file).
+const fs = require('node:fs');
+const path = require('node:path');
+
+class SummaryReporter {
+  constructor(globalConfig) {
+    this.rootDir = globalConfig.rootDir;
+  }
+  onRunComplete(_contexts, results) {
+    const pkg = JSON.parse(fs.readFileSync(path.join(this.rootDir, 'package.json'), 'utf8')).name;
+    const dir = path.join(this.rootDir, 'test-results');
+    fs.mkdirSync(dir, { recursive: true });
+    const summary = {
+      package: pkg,
+      suites: results.numTotalTestSuites,
+      passed: results.numPassedTests,
+      failed: results.numFailedTests + results.numRuntimeErrorTestSuites,
+      skipped: results.numPendingTests + results.numTodoTests,
+      success: results.success,
+      seconds: (Date.now() - results.startTime) / 1000,
+    };
+    fs.writeFileSync(path.join(dir, 'summary.json'), `${JSON.stringify(summary, null, 2)}\n`);
+  }
+}
+module.exports = SummaryReporter;
