@@ -35,7 +35,12 @@ async function pgAnswers() {
 
 async function redisAnswers() {
   const { Redis } = await import('ioredis');
-  const client = new Redis(urls.redis, { lazyConnect: true, connectTimeout: 1500, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  const client = new Redis(urls.redis, {
+    lazyConnect: true,
+    connectTimeout: 1500,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  });
   client.on('error', () => {});
   try {
     await client.connect();
@@ -55,7 +60,7 @@ async function natsAnswers() {
     const reply = await nc.request('$JS.API.INFO', '', { timeout: 1500 });
     const info = JSON.parse(new TextDecoder().decode(reply.data));
     return info.error ? 'no-jetstream' : true;
-  } catch (err) {
+  } catch {
     return nc ? 'no-jetstream' : false;
   } finally {
     await nc?.close().catch(() => {});
@@ -99,7 +104,16 @@ async function startPostgres() {
     if (!run(initdb, ['-D', dir, '-U', 'postgres', '--auth=trust', '-E', 'UTF8'])) return false;
   }
   const port = portOf(urls.postgres, 5432);
-  return run(pgCtl, ['-D', dir, '-l', join(dir, 'server.log'), '-w', '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1`, 'start']);
+  return run(pgCtl, [
+    '-D',
+    dir,
+    '-l',
+    join(dir, 'server.log'),
+    '-w',
+    '-o',
+    `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1`,
+    'start',
+  ]);
 }
 
 async function startRedis() {
@@ -108,7 +122,24 @@ async function startRedis() {
   const dir = join(dataDir, 'redis');
   mkdirSync(dir, { recursive: true });
   const port = portOf(urls.redis, 6379);
-  const r = spawnSync(bin, ['--port', String(port), '--bind', '127.0.0.1', '--daemonize', 'yes', '--dir', dir, '--appendonly', 'yes', '--logfile', join(dir, 'redis.log')], { stdio: 'ignore' });
+  const r = spawnSync(
+    bin,
+    [
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--daemonize',
+      'yes',
+      '--dir',
+      dir,
+      '--appendonly',
+      'yes',
+      '--logfile',
+      join(dir, 'redis.log'),
+    ],
+    { stdio: 'ignore' },
+  );
   return r.status === 0;
 }
 
@@ -118,7 +149,11 @@ async function startNats() {
   const dir = join(dataDir, 'nats');
   mkdirSync(dir, { recursive: true });
   const port = portOf(urls.nats, 4222);
-  const child = spawn(bin, ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', dir, '-l', join(dir, 'nats.log')], { detached: true, stdio: 'ignore' });
+  const child = spawn(
+    bin,
+    ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', dir, '-l', join(dir, 'nats.log')],
+    { detached: true, stdio: 'ignore' },
+  );
   child.unref();
   return true;
 }
@@ -142,9 +177,27 @@ async function waitUntil(check, ms) {
 }
 
 const services = [
-  { name: 'postgres', check: pgAnswers, start: startPostgres, compose: 'postgres', install: 'PostgreSQL 15+ (apt-get install postgresql)' },
-  { name: 'redis', check: redisAnswers, start: startRedis, compose: 'redis', install: 'Redis 7+ (apt-get install redis-server)' },
-  { name: 'nats', check: natsAnswers, start: startNats, compose: 'nats', install: 'NATS 2.9+ with JetStream (apt-get install nats-server)' },
+  {
+    name: 'postgres',
+    check: pgAnswers,
+    start: startPostgres,
+    compose: 'postgres',
+    install: 'PostgreSQL 15+ (apt-get install postgresql)',
+  },
+  {
+    name: 'redis',
+    check: redisAnswers,
+    start: startRedis,
+    compose: 'redis',
+    install: 'Redis 7+ (apt-get install redis-server)',
+  },
+  {
+    name: 'nats',
+    check: natsAnswers,
+    start: startNats,
+    compose: 'nats',
+    install: 'NATS 2.9+ with JetStream (apt-get install nats-server)',
+  },
 ];
 
 let failed = false;
@@ -161,17 +214,31 @@ for (const s of services) {
     continue;
   }
   if (isLocalHost(url) && (await s.start()) && (await waitUntil(s.check, 15_000))) {
-    console.log(`${s.name}: started a local instance from the installed binaries (data in .data/${s.name}) at ${url}`);
+    console.log(
+      `${s.name}: started a local instance from the installed binaries (data in .data/${s.name}) at ${url}`,
+    );
     continue;
   }
   if (dockerAnswers()) {
-    const r = spawnSync('docker', ['compose', '-f', join(root, 'infra/compose.yaml'), 'up', '-d', '--wait', s.compose], { stdio: 'inherit' });
+    // Development fallback: the ports are published on loopback only, so trust auth matches the
+    // password-less local URLs; deployments set POSTGRES_PASSWORD and keep scram-sha-256.
+    const env = {
+      ...process.env,
+      POSTGRES_HOST_AUTH_METHOD: process.env.POSTGRES_HOST_AUTH_METHOD ?? 'trust',
+    };
+    const r = spawnSync(
+      'docker',
+      ['compose', '-f', join(root, 'infra/compose.yaml'), 'up', '-d', '--wait', s.compose],
+      { stdio: 'inherit', env },
+    );
     if (r.status === 0 && (await waitUntil(s.check, 60_000))) {
       console.log(`${s.name}: started from infra/compose.yaml at ${url}`);
       continue;
     }
   }
-  console.error(`${s.name}: nothing answers at ${url} and it could not be started: install ${s.install} or set ${s.name === 'postgres' ? 'DATABASE_URL' : s.name === 'redis' ? 'REDIS_URL' : 'NATS_URL'}`);
+  console.error(
+    `${s.name}: nothing answers at ${url} and it could not be started: install ${s.install} or set ${s.name === 'postgres' ? 'DATABASE_URL' : s.name === 'redis' ? 'REDIS_URL' : 'NATS_URL'}`,
+  );
   failed = true;
 }
 process.exit(failed ? 1 : 0);
