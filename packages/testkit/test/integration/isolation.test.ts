@@ -13,7 +13,10 @@ describe('per-file isolation on the real services', () => {
   const dbs: TestDatabase[] = [];
   beforeAll(async () => {
     const schemaKey = 'testkit-isolation-v1';
-    dbs.push(await createTestDatabase({ schemaKey, migrate }), await createTestDatabase({ schemaKey, migrate }));
+    dbs.push(
+      await createTestDatabase({ schemaKey, migrate }),
+      await createTestDatabase({ schemaKey, migrate }),
+    );
   });
   afterAll(async () => {
     for (const db of dbs) await db.drop();
