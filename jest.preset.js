@@ -3,6 +3,8 @@
 // through the "@tandem/source" export condition, so tests never need a prior build.
 // Unit tests live in test/unit, integration tests (real Postgres, Redis, NATS) in test/integration.
 
+import { fileURLToPath } from 'node:url';
+
 /** @param {import('jest').Config} overrides */
 export function jestConfig(overrides = {}) {
   return {
@@ -27,7 +29,7 @@ export function jestConfig(overrides = {}) {
     },
     moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
     testEnvironmentOptions: { customExportConditions: ['@tandem/source', 'node', 'node-addons'] },
-    reporters: ['default', ['<rootDir>/../../scripts/jest-summary-reporter.cjs', {}]],
+    reporters: ['default', [fileURLToPath(new URL('./scripts/jest-summary-reporter.cjs', import.meta.url)), {}]],
     testTimeout: 20_000,
     ...overrides,
   };

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 const root = new URL('..', import.meta.url).pathname;
 const rows = [];
 const missing = [];
-for (const group of ['packages', 'apps']) {
+for (const group of ['packages', 'apps', '.']) {
   const base = join(root, group);
   if (!existsSync(base)) continue;
   for (const name of readdirSync(base).sort()) {
