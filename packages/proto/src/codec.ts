@@ -3,12 +3,18 @@ import type { GenMessage } from '@bufbuild/protobuf/codegenv2';
 import { ProtocolError } from './errors.js';
 import { ErrorCode } from './gen/tandem/v1/common_pb.js';
 import {
+  type Content,
+  ContentSchema,
+  type LinkingPayload,
+  LinkingPayloadSchema,
+} from './gen/tandem/v1/content_pb.js';
+import {
   type ClientFrame,
   ClientFrameSchema,
   type ServerFrame,
   ServerFrameSchema,
 } from './gen/tandem/v1/frames_pb.js';
-import { MAX_FRAME_BYTES } from './limits.js';
+import { MAX_CONTENT_BYTES, MAX_FRAME_BYTES, MAX_LINKING_PAYLOAD_BYTES } from './limits.js';
 import { validateMessage } from './validate.js';
 
 /** Byte limit of a decode or encode, and the error code used when it is exceeded. */
@@ -103,4 +109,30 @@ export function validateClientFrame(frame: ClientFrame): void {
 /** Throws ProtocolError unless the frame satisfies every rule (what encodeServerFrame checks). */
 export function validateServerFrame(frame: ServerFrame): void {
   validateMessage(ServerFrameSchema, frame);
+}
+
+const CONTENT_LIMIT: SizeLimit = { maxBytes: MAX_CONTENT_BYTES, tooLargeCode: ErrorCode.PAYLOAD_TOO_LARGE };
+const LINKING_LIMIT: SizeLimit = {
+  maxBytes: MAX_LINKING_PAYLOAD_BYTES,
+  tooLargeCode: ErrorCode.PAYLOAD_TOO_LARGE,
+};
+
+/** Decodes the plaintext of an envelope (device side, after decrypting). */
+export function decodeContent(bytes: Uint8Array): Content {
+  return decodeMessage(ContentSchema, bytes, CONTENT_LIMIT);
+}
+
+/** Validates and encodes the plaintext of an envelope (device side, before encrypting). */
+export function encodeContent(content: Content): Uint8Array {
+  return encodeMessage(ContentSchema, content, CONTENT_LIMIT);
+}
+
+/** Decodes an opened linking payload (companion side). */
+export function decodeLinkingPayload(bytes: Uint8Array): LinkingPayload {
+  return decodeMessage(LinkingPayloadSchema, bytes, LINKING_LIMIT);
+}
+
+/** Validates and encodes a linking payload before it is sealed (primary side). */
+export function encodeLinkingPayload(payload: LinkingPayload): Uint8Array {
+  return encodeMessage(LinkingPayloadSchema, payload, LINKING_LIMIT);
 }

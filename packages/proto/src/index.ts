@@ -14,6 +14,7 @@ export * from './errors.js';
 export * from './frames.js';
 export * from './gen/tandem/v1/bus_pb.js';
 export * from './gen/tandem/v1/common_pb.js';
+export * from './gen/tandem/v1/content_pb.js';
 export * from './gen/tandem/v1/frames_pb.js';
 export * from './limits.js';
 export * from './subjects.js';

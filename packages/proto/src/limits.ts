@@ -115,3 +115,15 @@ export const REALM_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
 export const CONNECTION_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 /** NATS subject prefix: dot-separated tokens of [A-Za-z0-9_-] (same rule as service-kit). */
 export const SUBJECT_PREFIX_PATTERN = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/;
+
+/** Characters of DataMessage.text (end-to-end content). */
+export const MAX_TEXT_CHARS = 16 * 1024;
+/**
+ * Bytes of an encoded Content: what fits in MAX_CIPHERTEXT_BYTES after the envelope's overhead
+ * (a prekey message's PQXDH header is under 1.5 KiB; the ratchet adds 80 bytes).
+ */
+export const MAX_CONTENT_BYTES = MAX_CIPHERTEXT_BYTES - 4 * 1024;
+/** Bytes of DataMessage.data. */
+export const MAX_CONTENT_DATA_BYTES = MAX_CONTENT_BYTES - 1024;
+/** Bytes of an encoded LinkingPayload (sealed into at most MAX_SEALED_PAYLOAD_BYTES). */
+export const MAX_LINKING_PAYLOAD_BYTES = 1024;

@@ -6,6 +6,7 @@ import { SERVER_PUSH_CASES, SERVER_PUSH_OR_RESPONSE_CASES } from './frames.js';
 import * as bus from './gen/tandem/v1/bus_pb.js';
 import * as common from './gen/tandem/v1/common_pb.js';
 import { ErrorCode } from './gen/tandem/v1/common_pb.js';
+import * as content from './gen/tandem/v1/content_pb.js';
 import * as frames from './gen/tandem/v1/frames_pb.js';
 import {
   CHALLENGE_NONCE_BYTES,
@@ -16,6 +17,7 @@ import {
   MAX_ACK_BATCH,
   MAX_CIPHERTEXT_BYTES,
   MAX_COMPANIONS,
+  MAX_CONTENT_DATA_BYTES,
   MAX_COPIES_PER_SEND,
   MAX_DETAILS_BYTES,
   MAX_DEVICE_LIST_BYTES,
@@ -31,6 +33,7 @@ import {
   MAX_PAGE_SIZE,
   MAX_PQ_PREKEYS_PER_UPLOAD,
   MAX_SEALED_PAYLOAD_BYTES,
+  MAX_TEXT_CHARS,
   MAX_TOUCH_BATCH,
   MAX_UINT32,
   MAX_UINT64_VALUE,
@@ -148,6 +151,35 @@ export const RULES: Readonly<Record<string, Readonly<Record<string, FieldRule>>>
   'tandem.v1.ErrorDetails': { kind: { t: 'oneof', required: false } },
   'tandem.v1.DeviceLimitDetails': { linked_count: anyU32, max_companions: anyU32 },
   'tandem.v1.NextDeviceIdDetails': { device_id: companionId },
+
+  // content.proto (end-to-end content; validated by devices after decrypting)
+  'tandem.v1.Content': { body: oneofRequired },
+  'tandem.v1.DataMessage': {
+    text: text(0, MAX_TEXT_CHARS),
+    data: bytes(0, MAX_CONTENT_DATA_BYTES),
+    sent_at_ms: anyU64,
+  },
+  'tandem.v1.SentTranscript': {
+    destination_account_id: uuid,
+    client_message_id: clientMessageId,
+    message: required,
+  },
+  'tandem.v1.HistoryKey': {
+    recipient_device_id: companionId,
+    blob_id: uuid,
+    key: bytes(32, 32),
+    sha256: bytes(32, 32),
+    size: u64(1n, BigInt(MAX_HISTORY_BLOB_BYTES)),
+    total_chunks: u32(1, MAX_HISTORY_CHUNKS),
+  },
+  'tandem.v1.LinkingPayload': {
+    account_id: uuid,
+    device_id: companionId,
+    primary_identity_key: identityKey,
+    details: bytes(1, MAX_DETAILS_BYTES),
+    account_signature: signature,
+    handle,
+  },
 
   // frames.proto
   'tandem.v1.ClientFrame': { request_id: u32(1), body: frameBody },
@@ -707,6 +739,7 @@ function checkScalar(scalar: ScalarType, rule: FieldRule, value: unknown, path: 
 /** Every message descriptor of the tandem.v1 package (for tests and tooling). */
 export const ALL_MESSAGE_SCHEMAS: readonly DescMessage[] = [
   ...common.file_tandem_v1_common.messages,
+  ...content.file_tandem_v1_content.messages,
   ...frames.file_tandem_v1_frames.messages,
   ...bus.file_tandem_v1_bus.messages,
 ];

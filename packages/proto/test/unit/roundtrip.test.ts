@@ -29,6 +29,7 @@ import {
   BUS_OKS,
   BUS_REQUESTS,
   CLIENT_FRAMES,
+  CONTENT_MESSAGES,
   INBOX_MESSAGES,
   LINK_ID,
   LINK_RELAYS,
@@ -41,7 +42,13 @@ const LIMIT = { maxBytes: 4 * 1024 * 1024, tooLargeCode: ErrorCode.PAYLOAD_TOO_L
 
 /** Every top-level sample, including one ok and one error reply per request subject. */
 function allSamples(): Message[] {
-  const out: Message[] = [...CLIENT_FRAMES, ...SERVER_FRAMES, ...INBOX_MESSAGES, ...LINK_RELAYS];
+  const out: Message[] = [
+    ...CLIENT_FRAMES,
+    ...SERVER_FRAMES,
+    ...INBOX_MESSAGES,
+    ...LINK_RELAYS,
+    ...CONTENT_MESSAGES,
+  ];
   for (const s of requestSubjects(catalog)) {
     out.push(
       BUS_REQUESTS[s.key]!,
@@ -167,5 +174,32 @@ describe('round trip', () => {
   it('an empty message of a type without required fields round-trips', () => {
     const frame = create(ClientFrameSchema, { requestId: 1, body: { case: 'prekeyCount', value: {} } });
     expect(decodeClientFrame(encodeClientFrame(frame))).toEqual(frame);
+  });
+});
+
+describe('end-to-end content codecs', () => {
+  it('round-trips every content sample through encodeContent/decodeContent or the linking codec', async () => {
+    const { decodeContent, encodeContent, decodeLinkingPayload, encodeLinkingPayload, ContentSchema } =
+      await import('../../src/index.js');
+    for (const sample of CONTENT_MESSAGES) {
+      if (sample.$typeName === ContentSchema.typeName) {
+        const msg = sample as Parameters<typeof encodeContent>[0];
+        expect(equals(ContentSchema, decodeContent(encodeContent(msg)), msg)).toBe(true);
+      } else {
+        const msg = sample as Parameters<typeof encodeLinkingPayload>[0];
+        expect(decodeLinkingPayload(encodeLinkingPayload(msg))).toEqual(msg);
+      }
+    }
+  });
+
+  it('rejects content with no body, and a linking payload without its keys', async () => {
+    const { decodeContent, decodeLinkingPayload, encodeLinkingPayload, LinkingPayloadSchema, ProtocolError } =
+      await import('../../src/index.js');
+    expect(() => decodeContent(new Uint8Array())).toThrow(ProtocolError);
+    expect(() =>
+      encodeLinkingPayload(create(LinkingPayloadSchema, { accountId: ACCOUNT, deviceId: 2 })),
+    ).toThrow(ProtocolError);
+    // field 2 (device_id) = 2 only: every other field is missing.
+    expect(() => decodeLinkingPayload(new Uint8Array([0x10, 0x02]))).toThrow(ProtocolError);
   });
 });

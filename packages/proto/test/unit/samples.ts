@@ -3,6 +3,7 @@
 import { create, type Message } from '@bufbuild/protobuf';
 import * as bus from '../../src/gen/tandem/v1/bus_pb.js';
 import * as common from '../../src/gen/tandem/v1/common_pb.js';
+import * as content from '../../src/gen/tandem/v1/content_pb.js';
 import * as frames from '../../src/gen/tandem/v1/frames_pb.js';
 import {
   EnvelopeType,
@@ -577,5 +578,43 @@ export const LINK_RELAYS: bus.LinkRelay[] = [
   create(bus.LinkRelaySchema, { kind: { case: 'payload', value: linkPayload } }),
   create(bus.LinkRelaySchema, {
     kind: { case: 'cancelled', value: { linkId: LINK_ID, reason: LinkCancelReason.DEVICE_LIMIT } },
+  }),
+];
+
+const dataMessage = create(content.DataMessageSchema, {
+  text: 'hello',
+  data: bytes(3, 1),
+  sentAtMs: 1_750_000_000_000n,
+});
+
+/** End-to-end content samples: every Content case and the linking payload. */
+export const CONTENT_MESSAGES: Message[] = [
+  create(content.ContentSchema, { body: { case: 'data', value: dataMessage } }),
+  create(content.ContentSchema, {
+    body: {
+      case: 'sent',
+      value: { destinationAccountId: OTHER_ACCOUNT, clientMessageId: 'msg-1', message: dataMessage },
+    },
+  }),
+  create(content.ContentSchema, {
+    body: {
+      case: 'historyKey',
+      value: {
+        recipientDeviceId: 2,
+        blobId: BLOB_ID,
+        key: key32(5),
+        sha256: key32(6),
+        size: 1000n,
+        totalChunks: 1,
+      },
+    },
+  }),
+  create(content.LinkingPayloadSchema, {
+    accountId: ACCOUNT,
+    deviceId: 2,
+    primaryIdentityKey: key32(7),
+    details: bytes(65, 8),
+    accountSignature: sig(9),
+    handle: 'alice',
   }),
 ];
