@@ -1,0 +1,1265 @@
+import {
+  counterSignCompanion,
+  decodeDeviceIdentityDetails,
+  decodeDeviceList,
+  encodeDeviceIdentityDetails,
+  signCompanion,
+  signDeviceList,
+  verifyCompanion,
+  verifyDeviceList,
+} from '@tandem/crypto/device-signatures';
+import { isCryptoError } from '@tandem/crypto/errors';
+import {
+  decryptEnvelope,
+  encryptForDevices,
+  type RecipientDevice,
+  readEnvelope,
+} from '@tandem/crypto/fanout';
+import { decryptHistoryBundle, encryptHistoryBundle } from '@tandem/crypto/history';
+import { generateIdentity, type IdentityKeyPair, signAuthChallenge } from '@tandem/crypto/identity';
+import {
+  createLinkOffer,
+  decodeQrPayload,
+  encodeQrPayload,
+  openLinkingPayload,
+  sealLinkingPayload,
+} from '@tandem/crypto/linking';
+import {
+  generateLastResortPqPrekey,
+  generateOneTimePrekeys,
+  generatePqPrekeys,
+  generateSignedPrekey,
+  type OneTimePrekey,
+  type PqPrekey,
+  type PrekeyBundle,
+  type SignedPrekey,
+  verifyPrekeyBundle,
+} from '@tandem/crypto/prekeys';
+import { deserializeSession, type SessionState, serializeSession } from '@tandem/crypto/ratchet';
+import { safetyNumber } from '@tandem/crypto/safety-number';
+import {
+  CLOSE_CODE_RECONNECT,
+  CloseCode,
+  ContentSchema,
+  create,
+  type Deliver,
+  type DeviceBundle,
+  type DeviceList,
+  decodeContent,
+  decodeLinkingPayload,
+  EnvelopeType,
+  encodeContent,
+  encodeLinkingPayload,
+  LinkCancelReason,
+  LinkingPayloadSchema,
+  MAX_HISTORY_CHUNK_BYTES,
+  MAX_ONE_TIME_PREKEYS_PER_UPLOAD,
+  type MessageInitShape,
+  Platform,
+  ReceiptKind,
+  type ServerFrame,
+} from '@tandem/proto';
+import { concat, decodeJson, encodeJson, equalBytes, hex, randomId, randomUint31 } from './codec.js';
+import { Emitter } from './emitter.js';
+import { TandemError } from './errors.js';
+import type { KeyValueStore } from './store.js';
+import { Connection, defaultWebSocket, type WebSocketConstructor } from './transport.js';
+
+export interface DeviceAddress {
+  accountId: string;
+  deviceId: number;
+}
+
+/** A message from another device, decrypted and verified. */
+export interface InboundMessage {
+  serverId: string;
+  from: DeviceAddress;
+  clientMessageId: string;
+  text: string;
+  data: Uint8Array;
+  sentAtMs: number;
+  serverTimestampMs: number;
+  /** Set when this is a copy of a message this account sent from another of its devices. */
+  sentTo?: string | undefined;
+}
+
+export interface ReceiptEvent {
+  kind: 'delivered' | 'expired';
+  clientMessageId: string;
+  device: DeviceAddress;
+  atMs: number;
+}
+
+export interface TandemEvents {
+  /** A decrypted message. Listeners may be async: the copy is acknowledged after they finish. */
+  message: InboundMessage;
+  receipt: ReceiptEvent;
+  /** A history bundle from the primary, decrypted (companions, after linking). */
+  history: { data: Uint8Array; from: DeviceAddress };
+  /** The backlog queued while offline has been delivered. */
+  'queue-empty': undefined;
+  connected: DeviceAddress;
+  disconnected: { code: number; reason: string; willReconnect: boolean };
+  /** The account's (or a contact's) device list changed; it was fetched and verified again. */
+  'devices-changed': { accountId: string };
+  /** A contact's set of identity keys changed: compare safety numbers again. */
+  'security-code-changed': { accountId: string };
+  /** This device was unlinked; its store has been wiped. */
+  unlinked: undefined;
+  /** A newer connection of this device took over (no automatic reconnect). */
+  displaced: undefined;
+  /** Something failed in the background (a message that did not decrypt, a failed top-up). */
+  warning: { message: string; error?: unknown };
+}
+
+export interface TandemOptions {
+  /** The gateway's WebSocket URL, e.g. ws://127.0.0.1:8080/v1/ws. */
+  url: string;
+  store: KeyValueStore;
+  WebSocket?: WebSocketConstructor;
+  requestTimeoutMs?: number;
+  /** Reconnect after an unexpected close (default true). */
+  reconnect?: boolean;
+  reconnectDelayMs?: { min: number; max: number };
+  /** Device name and platform shown in the account's device list. */
+  name?: string;
+  platform?: Platform;
+  /** Milliseconds since the epoch; injectable for tests. */
+  now?: () => number;
+}
+
+export interface SendResult {
+  clientMessageId: string;
+  serverTimestampMs: number;
+  /** Server id of each queued copy. */
+  copies: Array<DeviceAddress & { serverId: string }>;
+}
+
+export interface TrustedDevice {
+  deviceId: number;
+  registrationId: number;
+  identityKey: Uint8Array;
+  name: string;
+  platform: Platform;
+  linkedAtMs: number;
+}
+
+interface TrustRecord {
+  primaryIdentityKey: Uint8Array;
+  listIndex: number;
+  devices: TrustedDevice[];
+  nextDeviceId: number;
+}
+
+interface DeviceState {
+  version: 1;
+  accountId: string;
+  deviceId: number;
+  isPrimary: boolean;
+  handle: string;
+  identity: IdentityKeyPair;
+  registrationId: number;
+  primaryIdentityKey: Uint8Array;
+  nextOneTimeId: number;
+  nextPqId: number;
+  /** Primary only: how many companions it has linked (the ADV key index). */
+  keyIndex: number;
+}
+
+interface Pending {
+  serverId: string;
+  kind: 'message' | 'history';
+  message?: InboundMessage;
+  history?: { from: DeviceAddress; blobId: string; key: Uint8Array; sha256: Uint8Array; totalChunks: number };
+}
+
+const INITIAL_ONE_TIME = 50;
+const INITIAL_PQ = 10;
+const LOW_WATERMARK = 20;
+const SEND_ATTEMPTS = 4;
+const ACK_BATCH = 64;
+const SEEN_TTL_MS = 31 * 24 * 3600 * 1000;
+
+const K = {
+  device: 'device',
+  session: (a: DeviceAddress) => `session/${a.accountId}/${a.deviceId}`,
+  signed: (id: number) => `prekey/signed/${id}`,
+  oneTime: (id: number) => `prekey/ot/${id}`,
+  pq: (id: number) => `prekey/pq/${id}`,
+  trust: (accountId: string) => `trust/${accountId}`,
+  seen: (serverId: string) => `seen/${serverId}`,
+  pending: (serverId: string) => `pending/${serverId}`,
+};
+
+/**
+ * One Tandem device: a phone (primary) or a companion. Create it with `register` (a new account's
+ * primary), `link` (a companion, by QR) or `open` (a device already in the store), then `connect`.
+ */
+export class TandemClient extends Emitter<TandemEvents> {
+  private conn: Connection | undefined;
+  private wantConnected = false;
+  private reconnectAttempt = 0;
+  private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
+  private readonly trustCache = new Map<string, TrustRecord>();
+  private inbound: Promise<void> = Promise.resolve();
+  private ackBuffer: string[] = [];
+  private ackTimer: ReturnType<typeof setTimeout> | undefined;
+  private readonly now: () => number;
+
+  private constructor(
+    private readonly options: TandemOptions & { WebSocket: WebSocketConstructor },
+    private state: DeviceState,
+  ) {
+    super();
+    this.now = options.now ?? Date.now;
+  }
+
+  get accountId(): string {
+    return this.state.accountId;
+  }
+  get deviceId(): number {
+    return this.state.deviceId;
+  }
+  get isPrimary(): boolean {
+    return this.state.isPrimary;
+  }
+  get handle(): string {
+    return this.state.handle;
+  }
+  get identityKey(): Uint8Array {
+    return this.state.identity.publicKey;
+  }
+  get connected(): boolean {
+    return this.conn?.isOpen ?? false;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Creating a device
+
+  /** Registers a new account with `handle` and makes this device its primary. */
+  static async register(
+    options: TandemOptions & {
+      handle: string;
+      /** Called once the server has sent the verification code; returns the code. */
+      getCode: (info: { expiresAtMs: number }) => Promise<string>;
+    },
+  ): Promise<TandemClient> {
+    const WebSocket = options.WebSocket ?? (await defaultWebSocket());
+    const identity = generateIdentity();
+    const registrationId = randomUint31();
+    const keys = generateInitialPrekeys(identity);
+    const conn = await Connection.open(options.url, {
+      WebSocket,
+      requestTimeoutMs: options.requestTimeoutMs,
+    });
+    try {
+      const sent = await conn.request('registerRequestCode', { handle: options.handle });
+      const code = await options.getCode({ expiresAtMs: Number(sent.expiresAtMs) });
+      const registered = await conn.request('registerVerify', {
+        handle: options.handle,
+        code,
+        identityKey: identity.publicKey,
+        registrationId,
+        signedPrekey: publicSigned(keys.signed),
+        oneTimePrekeys: keys.oneTime.map(publicOneTime),
+        pqPrekeys: keys.pq.map(publicPq),
+        pqLastResortPrekey: publicPq(keys.lastResort),
+        name: options.name ?? 'phone',
+        platform: options.platform ?? Platform.CLI,
+      });
+      const state: DeviceState = {
+        version: 1,
+        accountId: registered.accountId,
+        deviceId: registered.deviceId,
+        isPrimary: true,
+        handle: options.handle,
+        identity,
+        registrationId,
+        primaryIdentityKey: identity.publicKey,
+        nextOneTimeId: INITIAL_ONE_TIME + 1,
+        nextPqId: INITIAL_PQ + 2,
+        keyIndex: 0,
+      };
+      await options.store.clear();
+      await options.store.write([[K.device, encodeJson(state)], ...prekeyEntries(keys)]);
+      const client = new TandemClient({ ...options, WebSocket }, state);
+      client.wantConnected = true;
+      client.attach(conn);
+      await client.authenticate(conn);
+      return client;
+    } catch (err) {
+      conn.close();
+      throw err;
+    }
+  }
+
+  /**
+   * Starts linking this device as a companion: returns the QR payload to show and a promise that
+   * resolves with the connected device once the phone has approved and the link completed.
+   */
+  static async link(options: TandemOptions): Promise<LinkSession> {
+    const WebSocket = options.WebSocket ?? (await defaultWebSocket());
+    const identity = generateIdentity();
+    const registrationId = randomUint31();
+    const offer = createLinkOffer();
+    const conn = await Connection.open(options.url, {
+      WebSocket,
+      requestTimeoutMs: options.requestTimeoutMs,
+    });
+    const code = await conn.request('linkStart', {
+      identityKey: identity.publicKey,
+      ephemeralKey: offer.ephemeralPublicKey,
+      registrationId,
+      name: options.name ?? 'companion',
+      platform: options.platform ?? Platform.CLI,
+    });
+    const qr = encodeQrPayload({
+      linkId: code.linkId,
+      ephemeralPublicKey: offer.ephemeralPublicKey,
+      identityPublicKey: identity.publicKey,
+      secret: offer.secret,
+    });
+    const done = new Promise<TandemClient>((resolve, reject) => {
+      conn.onClose = (c, reason) =>
+        reject(new TandemError('DISCONNECTED', `linking socket closed (${c} ${reason})`));
+      conn.onPush = (frame) => {
+        if (frame.body.case === 'linkCancelled') {
+          const reason = frame.body.value.reason;
+          conn.close();
+          reject(
+            new TandemError(
+              reason === LinkCancelReason.EXPIRED
+                ? 'LINK_EXPIRED'
+                : reason === LinkCancelReason.DEVICE_LIMIT
+                  ? 'DEVICE_LIMIT'
+                  : 'LINK_CANCELLED',
+              `the link was cancelled (${LinkCancelReason[reason]})`,
+            ),
+          );
+          return;
+        }
+        if (frame.body.case !== 'linkPayload') return;
+        const payloadFrame = frame.body.value;
+        (async () => {
+          const opened = openLinkingPayload({
+            linkId: code.linkId,
+            offer,
+            companionIdentityPublic: identity.publicKey,
+            sealed: payloadFrame.sealedPayload,
+          });
+          const payload = decodeLinkingPayload(opened);
+          const details = decodeDeviceIdentityDetails(payload.details);
+          if (
+            payload.accountId !== payloadFrame.accountId ||
+            payload.deviceId !== payloadFrame.deviceId ||
+            details.accountId !== payload.accountId ||
+            details.deviceId !== payload.deviceId ||
+            !equalBytes(details.identityKey, identity.publicKey)
+          ) {
+            throw new TandemError('UNTRUSTED_DEVICES', 'the linking payload does not describe this device');
+          }
+          const deviceSignature = counterSignCompanion(
+            identity.secretKey,
+            payload.details,
+            payload.accountSignature,
+            payload.primaryIdentityKey,
+          );
+          const keys = generateInitialPrekeys(identity);
+          const state: DeviceState = {
+            version: 1,
+            accountId: payload.accountId,
+            deviceId: payload.deviceId,
+            isPrimary: false,
+            handle: payload.handle,
+            identity,
+            registrationId,
+            primaryIdentityKey: payload.primaryIdentityKey,
+            nextOneTimeId: INITIAL_ONE_TIME + 1,
+            nextPqId: INITIAL_PQ + 2,
+            keyIndex: 0,
+          };
+          await options.store.clear();
+          await options.store.write([[K.device, encodeJson(state)], ...prekeyEntries(keys)]);
+          const client = new TandemClient({ ...options, WebSocket }, state);
+          client.wantConnected = true;
+          client.attach(conn);
+          await conn.request('linkComplete', {
+            linkId: code.linkId,
+            deviceIdentity: {
+              details: payload.details,
+              accountSignature: payload.accountSignature,
+              deviceSignature,
+            },
+            signedPrekey: publicSigned(keys.signed),
+            oneTimePrekeys: keys.oneTime.map(publicOneTime),
+            pqPrekeys: keys.pq.map(publicPq),
+            pqLastResortPrekey: publicPq(keys.lastResort),
+          });
+          client.reconnectAttempt = 0;
+          void client.emitAsync('connected', { accountId: state.accountId, deviceId: state.deviceId });
+          return client;
+        })().then(resolve, (err: unknown) => {
+          conn.close();
+          reject(err);
+        });
+      };
+    });
+    // Keep an unhandled rejection away when the caller only awaits `done` later.
+    done.catch(() => undefined);
+    return {
+      qr,
+      linkId: code.linkId,
+      expiresAtMs: Number(code.expiresAtMs),
+      done,
+      cancel: async () => {
+        if (conn.isOpen) await conn.request('linkCancel', { linkId: code.linkId }).catch(() => undefined);
+        conn.close();
+      },
+    };
+  }
+
+  /** Opens a device already in the store (call `connect` next). */
+  static async open(options: TandemOptions): Promise<TandemClient> {
+    const raw = await options.store.get(K.device);
+    if (!raw) throw new TandemError('NOT_REGISTERED', 'the store holds no device; register or link first');
+    const WebSocket = options.WebSocket ?? (await defaultWebSocket());
+    return new TandemClient({ ...options, WebSocket }, decodeJson<DeviceState>(raw));
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Connection
+
+  /** Connects and authenticates; the backlog then arrives as `message` events, then `queue-empty`. */
+  async connect(): Promise<void> {
+    this.wantConnected = true;
+    if (this.conn?.isOpen) return;
+    const conn = await Connection.open(this.options.url, {
+      WebSocket: this.options.WebSocket,
+      requestTimeoutMs: this.options.requestTimeoutMs,
+    });
+    this.attach(conn);
+    try {
+      await this.authenticate(conn);
+    } catch (err) {
+      conn.close();
+      throw err;
+    }
+  }
+
+  /** Closes the connection and stops reconnecting. */
+  async close(): Promise<void> {
+    this.wantConnected = false;
+    clearTimeout(this.reconnectTimer);
+    await this.flushAcks();
+    await this.inbound;
+    this.conn?.close(1000, 'client closed');
+  }
+
+  private attach(conn: Connection): void {
+    this.conn = conn;
+    conn.onPush = (frame) => this.onPush(frame);
+    conn.onClose = (code, reason) => this.onClose(conn, code, reason);
+  }
+
+  private async authenticate(conn: Connection): Promise<void> {
+    const timestampMs = this.now();
+    const signature = signAuthChallenge(this.state.identity.secretKey, {
+      realm: conn.challenge.realm,
+      nonce: conn.challenge.nonce,
+      timestampMs,
+      accountId: this.state.accountId,
+      deviceId: this.state.deviceId,
+    });
+    await conn.request('authenticate', {
+      accountId: this.state.accountId,
+      deviceId: this.state.deviceId,
+      timestampMs: BigInt(timestampMs),
+      signature,
+    });
+    this.reconnectAttempt = 0;
+    await this.emitAsync('connected', { accountId: this.state.accountId, deviceId: this.state.deviceId });
+    // Messages decrypted before a crash or disconnect but not yet handed to the application.
+    this.enqueue(() => this.replayPending());
+    this.enqueue(() => this.topUpPrekeys().catch((error) => this.warn('prekey top-up failed', error)));
+  }
+
+  private onClose(conn: Connection, code: number, reason: string): void {
+    if (this.conn !== conn) return;
+    this.conn = undefined;
+    clearTimeout(this.ackTimer);
+    this.ackBuffer = [];
+    const policy = CLOSE_CODE_RECONNECT[code as CloseCode] ?? 'backoff';
+    const willReconnect = this.wantConnected && this.options.reconnect !== false && policy !== 'never';
+    void this.emitAsync('disconnected', { code, reason, willReconnect });
+    if (code === CloseCode.DEVICE_REVOKED) {
+      this.wantConnected = false;
+      this.enqueue(async () => {
+        await this.options.store.clear();
+        await this.emitAsync('unlinked', undefined);
+      });
+      return;
+    }
+    if (code === CloseCode.DISPLACED) {
+      this.wantConnected = false;
+      void this.emitAsync('displaced', undefined);
+      return;
+    }
+    if (!willReconnect) return;
+    const { min, max } = this.options.reconnectDelayMs ?? { min: 250, max: 15_000 };
+    const base = Math.min(max, min * 2 ** this.reconnectAttempt++);
+    const delay =
+      policy === 'reconnect' && this.reconnectAttempt === 1
+        ? Math.random() * min
+        : base / 2 + (Math.random() * base) / 2;
+    this.reconnectTimer = setTimeout(() => {
+      if (!this.wantConnected) return;
+      this.connect().catch((error) => {
+        this.warn('reconnect failed', error);
+        if (!this.conn && this.wantConnected) this.onClose(undefined as never, 4500, 'reconnect failed');
+      });
+    }, delay);
+  }
+
+  private requireConn(): Connection {
+    if (!this.conn?.isOpen) throw new TandemError('DISCONNECTED', 'not connected; call connect() first');
+    return this.conn;
+  }
+
+  private onPush(frame: ServerFrame): void {
+    switch (frame.body.case) {
+      case 'deliver': {
+        const d = frame.body.value;
+        this.enqueue(() => this.handleDeliver(d));
+        return;
+      }
+      case 'queueEmpty':
+        this.enqueue(() => this.emitAsync('queue-empty', undefined));
+        return;
+      case 'prekeysLow':
+        this.enqueue(() => this.topUpPrekeys().catch((error) => this.warn('prekey top-up failed', error)));
+        return;
+      case 'devicesChanged': {
+        const accountId = frame.body.value.accountId;
+        this.trustCache.delete(accountId);
+        this.enqueue(async () => {
+          try {
+            await this.trustedDevices(accountId, true);
+          } catch (error) {
+            this.warn(`device list of ${accountId} did not verify`, error);
+          }
+          await this.emitAsync('devices-changed', { accountId });
+        });
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  /** Inbound work runs one item at a time, in arrival order. */
+  private enqueue(task: () => Promise<void>): void {
+    this.inbound = this.inbound.then(task).catch((error) => this.warn('inbound processing failed', error));
+  }
+
+  private warn(message: string, error?: unknown): void {
+    void this.emitAsync('warning', { message, error });
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Receiving
+
+  private async handleDeliver(d: Deliver): Promise<void> {
+    const store = this.options.store;
+    if (await store.get(K.seen(d.serverId))) {
+      this.ack(d.serverId);
+      return;
+    }
+    if (d.content.case === 'receipt') {
+      const r = d.content.value;
+      await this.emitAsync('receipt', {
+        kind: r.kind === ReceiptKind.EXPIRED ? 'expired' : 'delivered',
+        clientMessageId: r.clientMessageId,
+        device: { accountId: r.recipient!.accountId, deviceId: r.recipient!.deviceId },
+        atMs: Number(r.timestampMs),
+      });
+      await this.markSeen(d.serverId, []);
+      return;
+    }
+    if (d.content.case !== 'envelope' || !d.sender) return;
+    const from = { accountId: d.sender.accountId, deviceId: d.sender.deviceId };
+    let sender = await this.trustedDevice(from, false);
+    if (!sender) sender = await this.trustedDevice(from, true);
+    if (!sender) {
+      this.warn(`dropping a message from ${from.accountId}/${from.deviceId}: not a verified device`);
+      await this.markSeen(d.serverId, []);
+      return;
+    }
+    const ciphertext = d.content.value.ciphertext;
+    const sessionBytes = await store.get(K.session(from));
+    const session = sessionBytes ? deserializeSession(sessionBytes) : undefined;
+    let decrypted: ReturnType<typeof decryptEnvelope>;
+    try {
+      const prekeys = await this.loadPrekeysFor(ciphertext);
+      decrypted = decryptEnvelope(ciphertext, {
+        identity: this.state.identity,
+        senderIdentityKey: sender.identityKey,
+        session,
+        prekeys,
+      });
+    } catch (error) {
+      // A duplicate or replayed envelope is dropped silently; anything else is reported.
+      if (!isCryptoError(error, 'DUPLICATE_MESSAGE')) {
+        this.warn(`cannot decrypt a message from ${from.accountId}/${from.deviceId}`, error);
+      }
+      await this.markSeen(d.serverId, []);
+      return;
+    }
+    const writes: Array<[string, Uint8Array | undefined]> = [
+      [K.session(from), serializeSession(decrypted.session)],
+    ];
+    const used = decrypted.usedPrekeys;
+    if (used?.oneTimePrekeyId !== undefined) writes.push([K.oneTime(used.oneTimePrekeyId), undefined]);
+    if (used && !used.pqLastResort && used.pqPrekeyId !== undefined)
+      writes.push([K.pq(used.pqPrekeyId), undefined]);
+    let pending: Pending | undefined;
+    try {
+      const content = decodeContent(decrypted.plaintext);
+      pending = this.toPending(d, from, content);
+    } catch (error) {
+      this.warn(`undecodable content from ${from.accountId}/${from.deviceId}`, error);
+    }
+    if (!pending) {
+      await this.markSeen(d.serverId, writes);
+      return;
+    }
+    // The session step and what it decrypted are saved together, before the copy is acknowledged.
+    writes.push([K.pending(d.serverId), encodeJson(pending)]);
+    await store.write(writes);
+    await this.handOver(pending);
+  }
+
+  private toPending(
+    d: Deliver,
+    from: DeviceAddress,
+    content: ReturnType<typeof decodeContent>,
+  ): Pending | undefined {
+    const base = {
+      serverId: d.serverId,
+      from,
+      clientMessageId: d.clientMessageId,
+      serverTimestampMs: Number(d.serverTimestampMs),
+    };
+    switch (content.body.case) {
+      case 'data': {
+        const m = content.body.value;
+        return {
+          serverId: d.serverId,
+          kind: 'message',
+          message: { ...base, text: m.text, data: m.data, sentAtMs: Number(m.sentAtMs) },
+        };
+      }
+      case 'sent': {
+        if (from.accountId !== this.state.accountId) return undefined; // only our own devices may sync
+        const t = content.body.value;
+        const m = t.message!;
+        return {
+          serverId: d.serverId,
+          kind: 'message',
+          message: {
+            ...base,
+            clientMessageId: t.clientMessageId,
+            text: m.text,
+            data: m.data,
+            sentAtMs: Number(m.sentAtMs),
+            sentTo: t.destinationAccountId,
+          },
+        };
+      }
+      case 'historyKey': {
+        const h = content.body.value;
+        const fromPrimary = from.accountId === this.state.accountId && from.deviceId === 1;
+        if (!fromPrimary || h.recipientDeviceId !== this.state.deviceId) return undefined;
+        return {
+          serverId: d.serverId,
+          kind: 'history',
+          history: { from, blobId: h.blobId, key: h.key, sha256: h.sha256, totalChunks: h.totalChunks },
+        };
+      }
+      default:
+        return undefined;
+    }
+  }
+
+  /** Hands a decrypted item to the application, then marks it seen and acknowledges it. */
+  private async handOver(p: Pending): Promise<void> {
+    if (p.kind === 'message' && p.message) {
+      await this.emitAsync('message', p.message);
+    } else if (p.kind === 'history' && p.history) {
+      try {
+        const data = await this.fetchHistory(p.history);
+        await this.emitAsync('history', { data, from: p.history.from });
+      } catch (error) {
+        this.warn('history sync failed', error);
+      }
+    }
+    await this.markSeen(p.serverId, [[K.pending(p.serverId), undefined]]);
+  }
+
+  private async replayPending(): Promise<void> {
+    const store = this.options.store;
+    for (const key of await store.list('pending/')) {
+      const raw = await store.get(key);
+      if (raw) await this.handOver(decodeJson<Pending>(raw));
+    }
+    const now = this.now();
+    const stale: Array<[string, undefined]> = [];
+    for (const key of await store.list('seen/')) {
+      const raw = await store.get(key);
+      if (raw && now - decodeJson<number>(raw) > SEEN_TTL_MS) stale.push([key, undefined]);
+    }
+    if (stale.length) await store.write(stale);
+  }
+
+  private async markSeen(serverId: string, writes: Array<[string, Uint8Array | undefined]>): Promise<void> {
+    await this.options.store.write([...writes, [K.seen(serverId), encodeJson(this.now())]]);
+    this.ack(serverId);
+  }
+
+  private ack(serverId: string): void {
+    this.ackBuffer.push(serverId);
+    if (this.ackBuffer.length >= ACK_BATCH) {
+      void this.flushAcks();
+      return;
+    }
+    if (!this.ackTimer) this.ackTimer = setTimeout(() => void this.flushAcks(), 5);
+  }
+
+  private async flushAcks(): Promise<void> {
+    clearTimeout(this.ackTimer);
+    this.ackTimer = undefined;
+    while (this.ackBuffer.length) {
+      const batch = [...new Set(this.ackBuffer.splice(0, ACK_BATCH))];
+      const conn = this.conn;
+      if (!conn?.isOpen) return; // unacknowledged copies are delivered again after reconnecting
+      await conn.request('ack', { serverIds: batch }).catch((error) => this.warn('ack failed', error));
+    }
+  }
+
+  private async loadPrekeysFor(envelope: Uint8Array) {
+    const info = readEnvelope(envelope);
+    const header = info.prekeyHeader;
+    const store = this.options.store;
+    const signed = header ? await store.get(K.signed(header.signedPrekeyId)) : undefined;
+    const oneTime =
+      header?.oneTimePrekeyId !== undefined ? await store.get(K.oneTime(header.oneTimePrekeyId)) : undefined;
+    const pq = header ? await store.get(K.pq(header.pqPrekeyId)) : undefined;
+    return {
+      signedPrekey: (id: number) =>
+        signed && header?.signedPrekeyId === id ? decodeJson<SignedPrekey>(signed) : undefined,
+      oneTimePrekey: (id: number) =>
+        oneTime && header?.oneTimePrekeyId === id ? decodeJson<OneTimePrekey>(oneTime) : undefined,
+      pqPrekey: (id: number) => (pq && header?.pqPrekeyId === id ? decodeJson<PqPrekey>(pq) : undefined),
+    };
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Sending
+
+  /** Looks up an account id by handle. */
+  async lookup(handle: string): Promise<string> {
+    return (await this.requireConn().request('accountLookup', { handle })).accountId;
+  }
+
+  /**
+   * Sends a message to every device of `to` (an account id) and a sync copy to this account's
+   * other devices. Refreshes device lists and retries when the server reports mismatched or
+   * stale devices. Resolves once every copy is durably queued.
+   */
+  async send(to: string, message: { text?: string; data?: Uint8Array }): Promise<SendResult> {
+    const sentAtMs = BigInt(this.now());
+    const data = { text: message.text ?? '', data: message.data ?? new Uint8Array(), sentAtMs };
+    const clientMessageId = randomId();
+    return this.sendContents(
+      to,
+      clientMessageId,
+      { body: { case: 'data', value: data } },
+      { body: { case: 'sent', value: { destinationAccountId: to, clientMessageId, message: data } } },
+    );
+  }
+
+  private async sendContents(
+    to: string,
+    clientMessageId: string,
+    forRecipient: MessageInitShape<typeof ContentSchema>,
+    forOwnDevices: MessageInitShape<typeof ContentSchema> | undefined,
+  ): Promise<SendResult> {
+    const conn = this.requireConn();
+    const self = { accountId: this.state.accountId, deviceId: this.state.deviceId };
+    const recipientPlain = encodeContent(create(ContentSchema, forRecipient));
+    const ownPlain = forOwnDevices ? encodeContent(create(ContentSchema, forOwnDevices)) : recipientPlain;
+    let refresh = false;
+    for (let attempt = 0; attempt < SEND_ATTEMPTS; attempt++) {
+      const recipients = (await this.trustedDevices(to, refresh)).filter(
+        (d) => !(to === self.accountId && d.deviceId === self.deviceId),
+      );
+      const own =
+        to === self.accountId
+          ? []
+          : (await this.trustedDevices(self.accountId, refresh)).filter((d) => d.deviceId !== self.deviceId);
+      if (recipients.length === 0 && own.length === 0) {
+        throw new TandemError('INVALID_ARGUMENT', 'no device to send to');
+      }
+      const targets = [
+        ...(await this.recipientsFor(to, recipients)).map((r) => ({ r, plain: recipientPlain })),
+        ...(await this.recipientsFor(self.accountId, own)).map((r) => ({ r, plain: ownPlain })),
+      ];
+      const sender = { identity: this.state.identity, registrationId: this.state.registrationId };
+      const envelopes = targets.map(({ r, plain }) => encryptForDevices(sender, plain, [r])[0]!);
+      // Persist every session step before the copies leave the device.
+      await this.options.store.write(
+        envelopes.map((e) => [K.session(e), serializeSession(e.session)] as [string, Uint8Array]),
+      );
+      const registration = new Map(
+        [...recipients.map((d) => [`${to}/${d.deviceId}`, d.registrationId] as const)].concat(
+          own.map((d) => [`${self.accountId}/${d.deviceId}`, d.registrationId] as const),
+        ),
+      );
+      const result = await conn.request('send', {
+        clientMessageId,
+        recipientAccountId: to,
+        copies: envelopes.map((e) => ({
+          address: { accountId: e.accountId, deviceId: e.deviceId },
+          registrationId: registration.get(`${e.accountId}/${e.deviceId}`) ?? 1,
+          type: e.type === 1 ? EnvelopeType.PREKEY_MESSAGE : EnvelopeType.MESSAGE,
+          ciphertext: e.envelope,
+        })),
+      });
+      switch (result.result.case) {
+        case 'accepted':
+          return {
+            clientMessageId,
+            serverTimestampMs: Number(result.result.value.serverTimestampMs),
+            copies: result.result.value.copies.map((c) => ({
+              accountId: c.address!.accountId,
+              deviceId: c.address!.deviceId,
+              serverId: c.serverId,
+            })),
+          };
+        case 'mismatchedDevices':
+        case 'staleDevices': {
+          const v = result.result.value;
+          const gone = 'extra' in v ? v.extra : v.stale;
+          await this.options.store.write(gone.map((a) => [K.session(a), undefined] as [string, undefined]));
+          refresh = true;
+          continue;
+        }
+        default:
+          throw new TandemError('BAD_FRAME', 'empty send result');
+      }
+    }
+    throw new TandemError('MISMATCHED_DEVICES', `the device set of ${to} kept changing; gave up`);
+  }
+
+  /** Sessions for the given devices; devices without one get a verified prekey bundle. */
+  private async recipientsFor(accountId: string, devices: TrustedDevice[]): Promise<RecipientDevice[]> {
+    const out: RecipientDevice[] = [];
+    const missing: TrustedDevice[] = [];
+    for (const d of devices) {
+      const raw = await this.options.store.get(K.session({ accountId, deviceId: d.deviceId }));
+      const session: SessionState | undefined = raw ? deserializeSession(raw) : undefined;
+      if (session && equalBytes(session.remoteIdentityKey, d.identityKey)) {
+        out.push({ accountId, deviceId: d.deviceId, identityKey: d.identityKey, session });
+      } else missing.push(d);
+    }
+    if (missing.length) {
+      const res = await this.requireConn().request('bundleFetch', {
+        accountId,
+        deviceIds: missing.map((d) => d.deviceId),
+      });
+      for (const d of missing) {
+        const b = res.bundles.find((x) => x.deviceId === d.deviceId);
+        if (!b)
+          throw new TandemError('MISMATCHED_DEVICES', `no prekey bundle for ${accountId}/${d.deviceId}`);
+        const bundle = toCryptoBundle(b);
+        if (!equalBytes(bundle.identityKey, d.identityKey)) {
+          throw new TandemError(
+            'UNTRUSTED_DEVICES',
+            `bundle of ${accountId}/${d.deviceId} has another identity key`,
+          );
+        }
+        try {
+          verifyPrekeyBundle(bundle);
+        } catch (cause) {
+          throw new TandemError('UNTRUSTED_DEVICES', `bundle of ${accountId}/${d.deviceId} does not verify`, {
+            cause,
+          });
+        }
+        out.push({ accountId, deviceId: d.deviceId, identityKey: d.identityKey, bundle });
+      }
+    }
+    return out;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Devices and trust
+
+  /** The account's devices, verified against its primary's signatures. */
+  async devices(accountId = this.state.accountId): Promise<TrustedDevice[]> {
+    return this.trustedDevices(accountId, true);
+  }
+
+  /** The 60-digit safety number between this account and `accountId` (compare it out of band). */
+  async safetyNumber(accountId: string): Promise<string> {
+    const mine = await this.trustedDevices(this.state.accountId, false);
+    const theirs = await this.trustedDevices(accountId, false);
+    return safetyNumber(
+      { accountId: this.state.accountId, identityKeys: mine.map((d) => d.identityKey) },
+      { accountId, identityKeys: theirs.map((d) => d.identityKey) },
+    );
+  }
+
+  private async trustedDevice(a: DeviceAddress, refresh: boolean): Promise<TrustedDevice | undefined> {
+    try {
+      return (await this.trustedDevices(a.accountId, refresh)).find((d) => d.deviceId === a.deviceId);
+    } catch (error) {
+      this.warn(`device list of ${a.accountId} did not verify`, error);
+      return undefined;
+    }
+  }
+
+  private async trustedDevices(accountId: string, refresh: boolean): Promise<TrustedDevice[]> {
+    return (await this.trustRecord(accountId, refresh)).devices;
+  }
+
+  private async trustRecord(accountId: string, refresh: boolean): Promise<TrustRecord> {
+    const cached = this.trustCache.get(accountId);
+    if (cached && !refresh) return cached;
+    const list = await this.requireConn().request('deviceListFetch', { accountId });
+    const verified = verifyServedList(list);
+    const raw = await this.options.store.get(K.trust(accountId));
+    const pinned = raw ? decodeJson<TrustRecord>(raw) : undefined;
+    const own = accountId === this.state.accountId;
+    if (own && !equalBytes(verified.primaryIdentityKey, this.state.primaryIdentityKey)) {
+      throw new TandemError(
+        'UNTRUSTED_DEVICES',
+        "the server presents another primary key for this device's account",
+      );
+    }
+    if (pinned && verified.listIndex < pinned.listIndex) {
+      throw new TandemError('UNTRUSTED_DEVICES', `device list of ${accountId} rolled back`);
+    }
+    await this.options.store.write([[K.trust(accountId), encodeJson(verified)]]);
+    this.trustCache.set(accountId, verified);
+    if (pinned && !own && keysOf(pinned) !== keysOf(verified)) {
+      void this.emitAsync('security-code-changed', { accountId });
+    }
+    return verified;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Linking, unlinking, history (primary)
+
+  /** Primary: approves the companion that shows `qr`. Resolves with its device id. */
+  async approveLink(qr: string): Promise<{ deviceId: number }> {
+    this.requirePrimary();
+    const offer = decodeQrPayload(qr.trim());
+    const current = await this.trustRecord(this.state.accountId, true);
+    const deviceId = current.nextDeviceId;
+    const now = this.now();
+    const details = encodeDeviceIdentityDetails({
+      accountId: this.state.accountId,
+      deviceId,
+      identityKey: offer.identityPublicKey,
+      linkedAtMs: now,
+      keyIndex: this.state.keyIndex + 1,
+    });
+    const accountSignature = signCompanion(this.state.identity.secretKey, details);
+    const signed = signDeviceList(this.state.identity.secretKey, {
+      accountId: this.state.accountId,
+      timestampMs: now,
+      listIndex: current.listIndex + 1,
+      devices: [
+        ...current.devices.map((d) => ({ deviceId: d.deviceId, identityKey: d.identityKey })),
+        { deviceId, identityKey: offer.identityPublicKey },
+      ],
+    });
+    const sealed = sealLinkingPayload({
+      linkId: offer.linkId,
+      companionEphemeralPublic: offer.ephemeralPublicKey,
+      companionIdentityPublic: offer.identityPublicKey,
+      secret: offer.secret,
+      payload: encodeLinkingPayload(
+        create(LinkingPayloadSchema, {
+          accountId: this.state.accountId,
+          deviceId,
+          primaryIdentityKey: this.state.identity.publicKey,
+          details,
+          accountSignature,
+          handle: this.state.handle,
+        }),
+      ),
+    });
+    const approved = await this.requireConn().request('linkApprove', {
+      linkId: offer.linkId,
+      companionIdentityKey: offer.identityPublicKey,
+      deviceIdentity: { details, accountSignature, deviceSignature: new Uint8Array() },
+      signedList: { list: signed.listBytes, signature: signed.signature },
+      sealedPayload: sealed,
+      deviceId,
+    });
+    this.state = { ...this.state, keyIndex: this.state.keyIndex + 1 };
+    await this.options.store.write([[K.device, encodeJson(this.state)]]);
+    this.trustCache.delete(this.state.accountId);
+    return { deviceId: approved.deviceId };
+  }
+
+  /**
+   * Unlinks a companion (primary) or this device itself (companion; omit the id). Unlinking
+   * itself wipes the store.
+   */
+  async unlink(deviceId: number = this.state.deviceId): Promise<void> {
+    const conn = this.requireConn();
+    if (!this.state.isPrimary) {
+      if (deviceId !== this.state.deviceId)
+        throw new TandemError('NOT_PRIMARY', 'a companion can unlink only itself');
+      await conn.request('unlink', { deviceId });
+      this.wantConnected = false;
+      conn.close(1000, 'unlinked');
+      await this.options.store.clear();
+      await this.emitAsync('unlinked', undefined);
+      return;
+    }
+    const current = await this.trustRecord(this.state.accountId, true);
+    const signed = signDeviceList(this.state.identity.secretKey, {
+      accountId: this.state.accountId,
+      timestampMs: this.now(),
+      listIndex: current.listIndex + 1,
+      devices: current.devices
+        .filter((d) => d.deviceId !== deviceId)
+        .map((d) => ({ deviceId: d.deviceId, identityKey: d.identityKey })),
+    });
+    await conn.request('unlink', {
+      deviceId,
+      signedList: { list: signed.listBytes, signature: signed.signature },
+    });
+    await this.options.store.write([[K.session({ accountId: this.state.accountId, deviceId }), undefined]]);
+    this.trustCache.delete(this.state.accountId);
+  }
+
+  /**
+   * Primary: encrypts `data` as a history bundle, uploads the ciphertext as a short-lived blob
+   * for `companionDeviceId`, and sends the key and hash to it in an ordinary E2EE message.
+   */
+  async sendHistory(companionDeviceId: number, data: Uint8Array): Promise<{ blobId: string }> {
+    this.requirePrimary();
+    const bundle = await encryptHistoryBundle(data);
+    const blob = concat(bundle.chunks);
+    const totalChunks = Math.max(1, Math.ceil(blob.length / MAX_HISTORY_CHUNK_BYTES));
+    let blobId = '';
+    for (let i = 0; i < totalChunks; i++) {
+      const res = await this.requireConn().request('historyUpload', {
+        blobId,
+        recipientDeviceId: companionDeviceId,
+        chunkIndex: i,
+        totalChunks,
+        totalSize: BigInt(blob.length),
+        data: blob.subarray(i * MAX_HISTORY_CHUNK_BYTES, (i + 1) * MAX_HISTORY_CHUNK_BYTES),
+      });
+      blobId = res.blobId;
+    }
+    const historyKey = {
+      recipientDeviceId: companionDeviceId,
+      blobId,
+      key: bundle.key,
+      sha256: bundle.sha256,
+      size: BigInt(blob.length),
+      totalChunks,
+    };
+    await this.sendContents(
+      this.state.accountId,
+      randomId(),
+      { body: { case: 'historyKey', value: historyKey } },
+      undefined,
+    );
+    return { blobId };
+  }
+
+  private async fetchHistory(h: NonNullable<Pending['history']>): Promise<Uint8Array> {
+    const parts: Uint8Array[] = [];
+    for (let i = 0; i < h.totalChunks; i++) {
+      const chunk = await this.requireConn().request('historyFetch', { blobId: h.blobId, chunkIndex: i });
+      parts.push(chunk.data);
+    }
+    return decryptHistoryBundle(h.key, [concat(parts)], h.sha256);
+  }
+
+  private requirePrimary(): void {
+    if (!this.state.isPrimary) throw new TandemError('NOT_PRIMARY', 'only the primary device can do this');
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Prekeys
+
+  /** Uploads fresh one-time prekeys when the server holds fewer than the low watermark. */
+  async topUpPrekeys(): Promise<void> {
+    const conn = this.requireConn();
+    const { counts } = await conn.request('prekeyCount', {});
+    const oneTime = counts?.oneTime ?? 0;
+    const pqOneTime = counts?.pqOneTime ?? 0;
+    if (oneTime >= LOW_WATERMARK && pqOneTime >= LOW_WATERMARK / 4) return;
+    const ot = generateOneTimePrekeys(
+      this.state.nextOneTimeId,
+      Math.min(MAX_ONE_TIME_PREKEYS_PER_UPLOAD, INITIAL_ONE_TIME),
+    );
+    const pq = generatePqPrekeys(this.state.identity.secretKey, this.state.nextPqId, INITIAL_PQ);
+    this.state = {
+      ...this.state,
+      nextOneTimeId: this.state.nextOneTimeId + ot.length,
+      nextPqId: this.state.nextPqId + pq.length,
+    };
+    // Secrets first: a prekey the server hands out must always be in the store.
+    await this.options.store.write([
+      [K.device, encodeJson(this.state)],
+      ...ot.map((k) => [K.oneTime(k.id), encodeJson(k)] as [string, Uint8Array]),
+      ...pq.map((k) => [K.pq(k.id), encodeJson(k)] as [string, Uint8Array]),
+    ]);
+    await conn.request('prekeyUpload', {
+      oneTimePrekeys: ot.map(publicOneTime),
+      pqPrekeys: pq.map(publicPq),
+    });
+  }
+}
+
+export interface LinkSession {
+  /** What the companion shows as a QR code (and as text for copy-paste). */
+  qr: string;
+  linkId: string;
+  expiresAtMs: number;
+  /** Resolves with the linked, connected device; rejects on expiry, cancellation or the device limit. */
+  done: Promise<TandemClient>;
+  cancel(): Promise<void>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+
+interface InitialPrekeys {
+  signed: SignedPrekey;
+  oneTime: OneTimePrekey[];
+  pq: PqPrekey[];
+  lastResort: PqPrekey;
+}
+
+function generateInitialPrekeys(identity: IdentityKeyPair): InitialPrekeys {
+  return {
+    signed: generateSignedPrekey(identity.secretKey, 1),
+    oneTime: generateOneTimePrekeys(1, INITIAL_ONE_TIME),
+    pq: generatePqPrekeys(identity.secretKey, 1, INITIAL_PQ),
+    lastResort: generateLastResortPqPrekey(identity.secretKey, INITIAL_PQ + 1),
+  };
+}
+
+function prekeyEntries(keys: InitialPrekeys): Array<[string, Uint8Array]> {
+  return [
+    [K.signed(keys.signed.id), encodeJson(keys.signed)],
+    ...keys.oneTime.map((k) => [K.oneTime(k.id), encodeJson(k)] as [string, Uint8Array]),
+    ...keys.pq.map((k) => [K.pq(k.id), encodeJson(k)] as [string, Uint8Array]),
+    [K.pq(keys.lastResort.id), encodeJson(keys.lastResort)],
+  ];
+}
+
+const publicSigned = (k: SignedPrekey) => ({ id: k.id, publicKey: k.publicKey, signature: k.signature });
+const publicOneTime = (k: OneTimePrekey) => ({ id: k.id, publicKey: k.publicKey });
+const publicPq = (k: PqPrekey) => ({ id: k.id, publicKey: k.publicKey, signature: k.signature });
+
+function toCryptoBundle(b: DeviceBundle): PrekeyBundle {
+  return {
+    identityKey: b.identityKey,
+    registrationId: b.registrationId,
+    deviceId: b.deviceId,
+    signedPrekey: {
+      id: b.signedPrekey!.id,
+      publicKey: b.signedPrekey!.publicKey,
+      signature: b.signedPrekey!.signature,
+    },
+    oneTimePrekey: b.oneTimePrekey
+      ? { id: b.oneTimePrekey.id, publicKey: b.oneTimePrekey.publicKey }
+      : undefined,
+    pqPrekey: {
+      id: b.pqPrekey!.id,
+      publicKey: b.pqPrekey!.publicKey,
+      signature: b.pqPrekey!.signature,
+      lastResort: b.pqLastResort,
+    },
+  };
+}
+
+function keysOf(r: TrustRecord): string {
+  return r.devices
+    .map((d) => `${d.deviceId}:${hex(d.identityKey)}`)
+    .sort()
+    .join(',');
+}
+
+/**
+ * Verifies a served device list against the primary's signatures (DESIGN.md invariant 4): the
+ * signed list must verify under the primary key, and every served companion must appear in it
+ * with the same key and carry a DeviceIdentity the primary signed and the companion
+ * counter-signed, naming this account, device id and key. A list without a signature may hold
+ * only the primary. Anything else throws UNTRUSTED_DEVICES: the caller refuses the whole list.
+ */
+export function verifyServedList(list: DeviceList): TrustRecord {
+  const untrusted = (why: string) =>
+    new TandemError('UNTRUSTED_DEVICES', `device list of ${list.accountId}: ${why}`);
+  const primaryKey = list.primaryIdentityKey;
+  const devices: TrustedDevice[] = list.devices.map((d) => ({
+    deviceId: d.deviceId,
+    registrationId: d.registrationId,
+    identityKey: d.identityKey,
+    name: d.name,
+    platform: d.platform,
+    linkedAtMs: Number(d.linkedAtMs),
+  }));
+  const primary = list.devices.find((d) => d.deviceId === 1);
+  if (!primary || !equalBytes(primary.identityKey, primaryKey))
+    throw untrusted('the primary is missing or has another key');
+  if (!list.signedList) {
+    if (list.devices.length !== 1) throw untrusted('companions without a signed device list');
+    return { primaryIdentityKey: primaryKey, listIndex: 0, devices, nextDeviceId: list.nextDeviceId };
+  }
+  if (!verifyDeviceList(primaryKey, list.signedList.list, list.signedList.signature)) {
+    throw untrusted('the list signature does not verify');
+  }
+  let signedList: ReturnType<typeof decodeDeviceList>;
+  try {
+    signedList = decodeDeviceList(list.signedList.list);
+  } catch (cause) {
+    throw new TandemError('UNTRUSTED_DEVICES', 'malformed signed device list', { cause });
+  }
+  if (signedList.accountId !== list.accountId) throw untrusted('the signed list names another account');
+  for (const d of list.devices) {
+    const entry = signedList.devices.find((e) => e.deviceId === d.deviceId);
+    if (!entry || !equalBytes(entry.identityKey, d.identityKey)) {
+      throw untrusted(`device ${d.deviceId} is not in the primary's signed list`);
+    }
+    if (d.deviceId === 1) continue;
+    const proof = d.identity;
+    if (!proof || !verifyCompanion(primaryKey, proof)) {
+      throw untrusted(`device ${d.deviceId} has no valid signature from the primary`);
+    }
+    const details = decodeDeviceIdentityDetails(proof.details);
+    if (
+      details.accountId !== list.accountId ||
+      details.deviceId !== d.deviceId ||
+      !equalBytes(details.identityKey, d.identityKey)
+    ) {
+      throw untrusted(`device ${d.deviceId}'s signed details describe another device`);
+    }
+  }
+  return {
+    primaryIdentityKey: primaryKey,
+    listIndex: signedList.listIndex,
+    devices,
+    nextDeviceId: list.nextDeviceId,
+  };
+}
