@@ -1,0 +1,151 @@
+// The whole of Tandem in this process for one test file: registry, delivery and gateway(s) on the
+// real Postgres (own database), Redis (own key prefix) and NATS (own subject prefix), with every
+// service's log lines captured (at debug level) so tests can scan them.
+import { createHash } from 'node:crypto';
+import { Writable } from 'node:stream';
+import { type DeliveryApp, loadDeliveryConfig, startDelivery } from '@tandem/delivery';
+import {
+  InMemoryCodeSender,
+  loadRegistryConfig,
+  type RegistryApp,
+  startRegistry,
+} from '@tandem/device-registry';
+import { applyMigrations, readMigrations } from '@tandem/device-registry/migrate';
+import { type GatewayApp, loadGatewayConfig, startGateway } from '@tandem/gateway';
+import { createLogger, type Logger } from '@tandem/service-kit';
+import {
+  createTestDatabase,
+  createTestNats,
+  createTestRedis,
+  type TestDatabase,
+  type TestNats,
+  type TestRedis,
+} from '@tandem/testkit';
+import { MemoryStore, TandemClient, type TandemOptions } from '../../src/index.js';
+
+export interface Stack {
+  db: TestDatabase;
+  redis: TestRedis;
+  nats: TestNats;
+  codes: InMemoryCodeSender;
+  registry: RegistryApp;
+  delivery: DeliveryApp;
+  gateways: GatewayApp[];
+  /** Every log line every service wrote, as JSON text. */
+  logs: string[];
+  url(i?: number): string;
+  startGateway(): Promise<GatewayApp>;
+  /** Stops delivery abruptly-but-cleanly and starts a new instance on the same Redis. */
+  restartDelivery(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function startStack(options: { deliveryEnv?: Record<string, string>; gateways?: number } = {}): Promise<Stack> {
+  const migrations = await readMigrations();
+  const schemaKey = `device-registry:${createHash('sha256')
+    .update(migrations.map((m) => `${m.name}:${m.checksum}`).join('\n'))
+    .digest('hex')}`;
+  const [db, redis, nats] = await Promise.all([
+    createTestDatabase({ schemaKey, migrate: async (url) => void (await applyMigrations(url)) }),
+    createTestRedis(),
+    createTestNats(),
+  ]);
+  const logs: string[] = [];
+  const capture = (service: string): Logger =>
+    createLogger({
+      service,
+      level: 'debug',
+      destination: new Writable({
+        write(chunk, _enc, cb) {
+          logs.push(String(chunk));
+          cb();
+        },
+      }),
+    });
+  const common = { NATS_URL: nats.url, NATS_SUBJECT_PREFIX: nats.prefix, OPS_PORT: '0', OPS_HOST: '127.0.0.1' };
+  const codes = new InMemoryCodeSender();
+  const registry = await startRegistry(loadRegistryConfig({ ...common, DATABASE_URL: db.url, DATABASE_POOL_SIZE: '5' }), {
+    logger: capture('device-registry'),
+    codeSender: codes,
+  });
+  const deliveryConfig = () =>
+    loadDeliveryConfig({ ...common, REDIS_URL: redis.url, REDIS_KEY_PREFIX: redis.prefix, ...options.deliveryEnv });
+  let delivery = await startDelivery(deliveryConfig(), { logger: capture('delivery') });
+  const gateways: GatewayApp[] = [];
+  const startOne = async () => {
+    const g = await startGateway(
+      loadGatewayConfig({ ...common, PORT: '0', HOST: '127.0.0.1', GATEWAY_REALM: 'e2e.test', SHUTDOWN_TIMEOUT_MS: '3000' }),
+      { logger: capture('gateway') },
+    );
+    gateways.push(g);
+    return g;
+  };
+  for (let i = 0; i < (options.gateways ?? 1); i++) await startOne();
+  const stack: Stack = {
+    db,
+    redis,
+    nats,
+    codes,
+    registry,
+    get delivery() {
+      return delivery;
+    },
+    gateways,
+    logs,
+    url: (i = 0) => gateways[i]!.url,
+    startGateway: startOne,
+    async restartDelivery() {
+      await delivery.stop();
+      delivery = await startDelivery(deliveryConfig(), { logger: capture('delivery') });
+    },
+    async close() {
+      await Promise.allSettled(gateways.map((g) => g.stop()));
+      await Promise.allSettled([registry.stop(), delivery.stop()]);
+      await nats.close();
+      await redis.cleanup();
+      await db.drop();
+    },
+  };
+  return stack;
+}
+
+let handles = 0;
+/** A unique, valid handle. */
+export const handle = (name: string) => `${name}_${Date.now().toString(36)}${(handles++).toString(36)}`;
+
+export function options(stack: Stack, extra: Partial<TandemOptions> = {}): TandemOptions {
+  return { url: stack.url(), store: new MemoryStore(), reconnectDelayMs: { min: 20, max: 200 }, ...extra };
+}
+
+/** Registers a new account; its primary is connected. */
+export async function registerPhone(stack: Stack, name: string, extra: Partial<TandemOptions> = {}) {
+  const h = handle(name);
+  return TandemClient.register({
+    ...options(stack, extra),
+    handle: h,
+    name: `${name}'s phone`,
+    getCode: async () => stack.codes.sent.get(h)!,
+  });
+}
+
+/** Links a new companion to `phone` by QR; the companion is connected. */
+export async function linkCompanion(stack: Stack, phone: TandemClient, name: string, extra: Partial<TandemOptions> = {}) {
+  const session = await TandemClient.link({ ...options(stack, extra), name });
+  await phone.approveLink(session.qr);
+  return session.done;
+}
+
+/** Collects events of one kind. */
+export function collect<T>(subscribe: (fn: (e: T) => void) => unknown): T[] {
+  const out: T[] = [];
+  subscribe((e) => void out.push(e));
+  return out;
+}
+
+export async function waitUntil(check: () => boolean, what: string, timeoutMs = 8000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
