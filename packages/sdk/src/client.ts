@@ -52,6 +52,7 @@ import {
   encodeLinkingPayload,
   LinkCancelReason,
   LinkingPayloadSchema,
+  MAX_COMPANIONS,
   MAX_HISTORY_CHUNK_BYTES,
   MAX_ONE_TIME_PREKEYS_PER_UPLOAD,
   type MessageInitShape,
@@ -325,7 +326,6 @@ export class TandemClient extends Emitter<TandemEvents> {
       conn.onPush = (frame) => {
         if (frame.body.case === 'linkCancelled') {
           const reason = frame.body.value.reason;
-          conn.close();
           reject(
             new TandemError(
               reason === LinkCancelReason.EXPIRED
@@ -336,6 +336,7 @@ export class TandemClient extends Emitter<TandemEvents> {
               `the link was cancelled (${LinkCancelReason[reason]})`,
             ),
           );
+          conn.close();
           return;
         }
         if (frame.body.case !== 'linkPayload') return;
@@ -964,6 +965,17 @@ export class TandemClient extends Emitter<TandemEvents> {
     this.requirePrimary();
     const offer = decodeQrPayload(qr.trim());
     const current = await this.trustRecord(this.state.accountId, true);
+    const linkedCount = current.devices.length - 1;
+    if (linkedCount >= MAX_COMPANIONS) {
+      // The signed device list cannot name a sixth device: refuse here, and end the companion's
+      // wait instead of leaving it to expire.
+      await this.requireConn()
+        .request('linkCancel', { linkId: offer.linkId })
+        .catch(() => undefined);
+      throw new TandemError('DEVICE_LIMIT', `${linkedCount} companions are linked, the most allowed`, {
+        linkedCount,
+      });
+    }
     const deviceId = current.nextDeviceId;
     const now = this.now();
     const details = encodeDeviceIdentityDetails({

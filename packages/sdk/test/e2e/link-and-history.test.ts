@@ -32,7 +32,9 @@ describe('a phone registers and a web companion links by QR', () => {
     expect(seenByWeb.map((d) => d.deviceId)).toEqual([1, deviceId]);
 
     const history = collect<{ data: Uint8Array }>((fn) => web.on('history', fn));
-    const chats = new TextEncoder().encode(JSON.stringify([{ from: 'bob', text: 'old message 1' }, { text: 'old 2' }]));
+    const chats = new TextEncoder().encode(
+      JSON.stringify([{ from: 'bob', text: 'old message 1' }, { text: 'old 2' }]),
+    );
     await phone.sendHistory(deviceId, chats);
     await waitUntil(() => history.length === 1, 'history on the companion');
     expect(new TextDecoder().decode(history[0]!.data)).toBe(new TextDecoder().decode(chats));
@@ -42,7 +44,11 @@ describe('a phone registers and a web companion links by QR', () => {
     const bob = await registerPhone(stack, 'bob');
     await web.send(bob.accountId, { text: 'hi bob, from the web' });
     await waitUntil(() => onPhone.length === 1, 'sync copy on the phone');
-    expect(onPhone[0]).toMatchObject({ text: 'hi bob, from the web', sentTo: bob.accountId, from: { deviceId } });
+    expect(onPhone[0]).toMatchObject({
+      text: 'hi bob, from the web',
+      sentTo: bob.accountId,
+      from: { deviceId },
+    });
     await Promise.all([phone.close(), web.close(), bob.close()]);
   });
 });

@@ -40,7 +40,9 @@ export interface Stack {
   close(): Promise<void>;
 }
 
-export async function startStack(options: { deliveryEnv?: Record<string, string>; gateways?: number } = {}): Promise<Stack> {
+export async function startStack(
+  options: { deliveryEnv?: Record<string, string>; gateways?: number } = {},
+): Promise<Stack> {
   const migrations = await readMigrations();
   const schemaKey = `device-registry:${createHash('sha256')
     .update(migrations.map((m) => `${m.name}:${m.checksum}`).join('\n'))
@@ -62,19 +64,38 @@ export async function startStack(options: { deliveryEnv?: Record<string, string>
         },
       }),
     });
-  const common = { NATS_URL: nats.url, NATS_SUBJECT_PREFIX: nats.prefix, OPS_PORT: '0', OPS_HOST: '127.0.0.1' };
+  const common = {
+    NATS_URL: nats.url,
+    NATS_SUBJECT_PREFIX: nats.prefix,
+    OPS_PORT: '0',
+    OPS_HOST: '127.0.0.1',
+  };
   const codes = new InMemoryCodeSender();
-  const registry = await startRegistry(loadRegistryConfig({ ...common, DATABASE_URL: db.url, DATABASE_POOL_SIZE: '5' }), {
-    logger: capture('device-registry'),
-    codeSender: codes,
-  });
+  const registry = await startRegistry(
+    loadRegistryConfig({ ...common, DATABASE_URL: db.url, DATABASE_POOL_SIZE: '5' }),
+    {
+      logger: capture('device-registry'),
+      codeSender: codes,
+    },
+  );
   const deliveryConfig = () =>
-    loadDeliveryConfig({ ...common, REDIS_URL: redis.url, REDIS_KEY_PREFIX: redis.prefix, ...options.deliveryEnv });
+    loadDeliveryConfig({
+      ...common,
+      REDIS_URL: redis.url,
+      REDIS_KEY_PREFIX: redis.prefix,
+      ...options.deliveryEnv,
+    });
   let delivery = await startDelivery(deliveryConfig(), { logger: capture('delivery') });
   const gateways: GatewayApp[] = [];
   const startOne = async () => {
     const g = await startGateway(
-      loadGatewayConfig({ ...common, PORT: '0', HOST: '127.0.0.1', GATEWAY_REALM: 'e2e.test', SHUTDOWN_TIMEOUT_MS: '3000' }),
+      loadGatewayConfig({
+        ...common,
+        PORT: '0',
+        HOST: '127.0.0.1',
+        GATEWAY_REALM: 'e2e.test',
+        SHUTDOWN_TIMEOUT_MS: '3000',
+      }),
       { logger: capture('gateway') },
     );
     gateways.push(g);
@@ -129,7 +150,12 @@ export async function registerPhone(stack: Stack, name: string, extra: Partial<T
 }
 
 /** Links a new companion to `phone` by QR; the companion is connected. */
-export async function linkCompanion(stack: Stack, phone: TandemClient, name: string, extra: Partial<TandemOptions> = {}) {
+export async function linkCompanion(
+  stack: Stack,
+  phone: TandemClient,
+  name: string,
+  extra: Partial<TandemOptions> = {},
+) {
   const session = await TandemClient.link({ ...options(stack, extra), name });
   await phone.approveLink(session.qr);
   return session.done;

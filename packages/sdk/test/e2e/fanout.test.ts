@@ -1,0 +1,70 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import type { InboundMessage, ReceiptEvent } from '../../src/index.js';
+import { collect, linkCompanion, registerPhone, type Stack, startStack, waitUntil } from './stack.js';
+
+describe('client fan-out to every device', () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    stack = await startStack({ gateways: 2 });
+  });
+  afterAll(async () => {
+    await stack.close();
+  });
+
+  it("delivers each message to all of the contact's devices and a sync copy to the sender's other devices", async () => {
+    // The contact's devices sit on two gateways: routing crosses gateways over NATS.
+    const carol = await registerPhone(stack, 'carol');
+    const carolTablet = await linkCompanion(stack, carol, 'tablet', { url: stack.url(1) });
+    const carolDesktop = await linkCompanion(stack, carol, 'desktop');
+    const dave = await registerPhone(stack, 'dave', { url: stack.url(1) });
+    const daveWeb = await linkCompanion(stack, dave, 'web');
+
+    const got = new Map<string, InboundMessage[]>();
+    for (const [name, c] of Object.entries({ carol, carolTablet, carolDesktop, daveWeb })) {
+      got.set(
+        name,
+        collect<InboundMessage>((fn) => c.on('message', fn)),
+      );
+    }
+    const receipts = collect<ReceiptEvent>((fn) => dave.on('receipt', fn));
+    const sent = [];
+    for (const text of ['m1', 'm2', 'm3']) sent.push(await dave.send(carol.accountId, { text }));
+    expect(sent.every((s) => s.copies.length === 4)).toBe(true); // 3 of carol's + dave's web
+
+    await waitUntil(
+      () => [...got.values()].every((list) => list.length === 3),
+      'every device to get 3 messages',
+    );
+    for (const name of ['carol', 'carolTablet', 'carolDesktop']) {
+      expect(got.get(name)!.map((m) => m.text)).toEqual(['m1', 'm2', 'm3']);
+      expect(got.get(name)!.every((m) => m.from.accountId === dave.accountId && m.sentTo === undefined)).toBe(
+        true,
+      );
+    }
+    expect(got.get('daveWeb')!.map((m) => [m.text, m.sentTo])).toEqual([
+      ['m1', carol.accountId],
+      ['m2', carol.accountId],
+      ['m3', carol.accountId],
+    ]);
+    // A delivered receipt for every copy, naming each recipient device.
+    await waitUntil(() => receipts.length === 12, '12 delivered receipts');
+    expect(receipts.every((r) => r.kind === 'delivered')).toBe(true);
+    const devicesPerMessage = new Map<string, string[]>();
+    for (const r of receipts) {
+      const list = devicesPerMessage.get(r.clientMessageId) ?? [];
+      list.push(`${r.device.accountId === carol.accountId ? 'carol' : 'dave'}/${r.device.deviceId}`);
+      devicesPerMessage.set(r.clientMessageId, list);
+    }
+    for (const s of sent) {
+      expect(devicesPerMessage.get(s.clientMessageId)!.sort()).toEqual(
+        [
+          'carol/1',
+          `carol/${carolTablet.deviceId}`,
+          `carol/${carolDesktop.deviceId}`,
+          `dave/${daveWeb.deviceId}`,
+        ].sort(),
+      );
+    }
+    await Promise.all([carol, carolTablet, carolDesktop, dave, daveWeb].map((c) => c.close()));
+  });
+});
