@@ -15,9 +15,22 @@ const run = (cmd, args, opts = {}) => {
 
 run(process.execPath, [join(root, 'scripts/ensure-services.mjs')]);
 console.log('building (turbo caches unchanged packages) ...');
-run('npx', ['turbo', 'run', 'build', '--output-logs=errors-only', '--filter=./apps/*'], {
-  env: { ...process.env, TURBO_TELEMETRY_DISABLED: '1' },
-});
+run(
+  'npx',
+  [
+    'turbo',
+    'run',
+    'build',
+    '--output-logs=errors-only',
+    '--filter=@tandem/gateway',
+    '--filter=@tandem/device-registry',
+    '--filter=@tandem/delivery',
+    '--filter=@tandem/sdk',
+  ],
+  {
+    env: { ...process.env, TURBO_TELEMETRY_DISABLED: '1' },
+  },
+);
 
 const adminUrl = process.env.TANDEM_ADMIN_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
 const databaseUrl = process.env.DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/tandem';

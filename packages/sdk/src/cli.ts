@@ -5,6 +5,7 @@
 //   tandem scan <payload>           (primary) approve the companion that shows <payload>
 //   tandem send <handle> <text...>  send a message to every device of <handle>
 //   tandem listen                   print messages and receipts as they arrive
+//   tandem chat <handle>            listen, and send each line typed to <handle>
 //   tandem devices [handle]         list an account's verified devices
 //   tandem unlink [device-id]       unlink a companion (primary) or this device (companion)
 //   tandem safety <handle>          show the safety number with <handle>
@@ -24,6 +25,7 @@ commands:
   scan <qr-payload>                   approve a companion (primary only)
   send <handle> <text...>             send a message to every device of <handle>
   listen                              print messages and receipts until Ctrl-C
+  chat <handle>                       listen, and send every line you type to <handle>
   devices [handle]                    list verified devices (default: this account)
   unlink [device-id]                  unlink a companion, or this companion itself
   safety <handle>                     show the safety number with <handle>
@@ -76,7 +78,7 @@ async function main(argv: string[]): Promise<number> {
       const session = await TandemClient.link(options);
       print(await QRCode.toString(session.qr, { type: 'terminal', small: true }));
       print('Scan this with the primary device, or run on it:');
-      print(`  tandem scan ${session.qr}`);
+      print(`  npm run tandem -- scan '${session.qr}' --store <the phone's store>`);
       print(`waiting for approval (expires ${new Date(session.expiresAtMs).toLocaleTimeString()}) ...`);
       const client = await session.done;
       print(`linked: device ${client.deviceId} of ${client.handle} (account ${client.accountId})`);
@@ -101,6 +103,25 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'listen': {
       return listen(await connected(options), print);
+    }
+    case 'chat': {
+      const client = await connected(options);
+      const who = need(rest[0], 'chat <handle>');
+      const to = await resolve(client, who);
+      const done = listen(client, print);
+      print(`chatting with ${who}: type a message and press Enter (Ctrl-C to quit)`);
+      const rl = createInterface({ input: process.stdin, terminal: false });
+      rl.on('line', (line) => {
+        const text = line.trim();
+        if (!text) return;
+        client.send(to, { text }).then(
+          (r) => print(`  sent to ${r.copies.length} device(s)`),
+          (error: unknown) => process.stderr.write(`tandem: ${describeError(error)}\n`),
+        );
+      });
+      const code = await done;
+      rl.close();
+      return code;
     }
     case 'devices': {
       const client = await connected(options);
