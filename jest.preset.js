@@ -29,7 +29,10 @@ export function jestConfig(overrides = {}) {
     },
     moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
     testEnvironmentOptions: { customExportConditions: ['@tandem/source', 'node', 'node-addons'] },
-    reporters: ['default', [fileURLToPath(new URL('./scripts/jest-summary-reporter.cjs', import.meta.url)), {}]],
+    reporters: [
+      'default',
+      [fileURLToPath(new URL('./scripts/jest-summary-reporter.cjs', import.meta.url)), {}],
+    ],
     testTimeout: 20_000,
     ...overrides,
   };
