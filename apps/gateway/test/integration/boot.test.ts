@@ -9,7 +9,13 @@ describe('gateway boot', () => {
   let app: GatewayApp;
   beforeAll(async () => {
     nats = await createTestNats();
-    const config = loadGatewayConfig({ PORT: '0', OPS_PORT: '0', HOST: '127.0.0.1', NATS_URL: nats.url, NATS_SUBJECT_PREFIX: nats.prefix });
+    const config = loadGatewayConfig({
+      PORT: '0',
+      OPS_PORT: '0',
+      HOST: '127.0.0.1',
+      NATS_URL: nats.url,
+      NATS_SUBJECT_PREFIX: nats.prefix,
+    });
     app = await startGateway(config, { logger: createLogger({ service: 'gateway', level: 'silent' }) });
   });
   afterAll(async () => {

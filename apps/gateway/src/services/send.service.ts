@@ -1,0 +1,78 @@
+import {
+  create,
+  type DeliveryCopy,
+  DeliveryCopySchema,
+  ErrorCode,
+  type Send,
+  type SendResult,
+  SendResultSchema,
+} from '@tandem/proto';
+import { BusUnavailableError } from '../bus/bus.js';
+import type { DeliveryClient } from '../bus/delivery.client.js';
+import type { DeviceIdentity } from '../connection/connection.js';
+import { GatewayError } from '../errors.js';
+
+import type { DeviceListCache } from './device-list-cache.js';
+import { type Address, type CopyTarget, checkDeviceSet, type DeviceSetCheck } from './device-set.js';
+
+export interface SendPolicy {
+  /** Timeout of one delivery.accept attempt (there is one retry). */
+  acceptTimeoutMs: number;
+}
+
+/**
+ * A device's send: check the copies against the current device sets (cached; refetched once
+ * before answering a mismatch), then have delivery store every copy, retrying once on a timeout
+ * (accept is idempotent on sender + client_message_id, so the retry cannot duplicate).
+ */
+export class SendService {
+  constructor(
+    private readonly lists: DeviceListCache,
+    private readonly delivery: DeliveryClient,
+    private readonly policy: SendPolicy,
+  ) {}
+
+  async send(sender: DeviceIdentity, send: Send): Promise<SendResult> {
+    const targets: CopyTarget[] = send.copies.map((c) => ({
+      accountId: c.address?.accountId ?? '',
+      deviceId: c.address?.deviceId ?? 0,
+      registrationId: c.registrationId,
+    }));
+    let check = await this.check(sender, send.recipientAccountId, targets, false);
+    if (check.kind !== 'ok') check = await this.check(sender, send.recipientAccountId, targets, true);
+    if (check.kind === 'mismatch') {
+      return create(SendResultSchema, {
+        result: { case: 'mismatchedDevices', value: { missing: check.missing, extra: check.extra } },
+      });
+    }
+    if (check.kind === 'stale') {
+      return create(SendResultSchema, { result: { case: 'staleDevices', value: { stale: check.stale } } });
+    }
+    const copies: DeliveryCopy[] = send.copies.map((c) =>
+      create(DeliveryCopySchema, { recipient: c.address, type: c.type, ciphertext: c.ciphertext }),
+    );
+    const accepted = await this.accept(sender, send.clientMessageId, copies);
+    return create(SendResultSchema, { result: { case: 'accepted', value: accepted } });
+  }
+
+  private async check(
+    sender: Address,
+    recipientAccountId: string,
+    targets: CopyTarget[],
+    fresh: boolean,
+  ): Promise<DeviceSetCheck> {
+    const lists = await this.lists.get([recipientAccountId, sender.accountId], fresh);
+    if (!lists.has(recipientAccountId))
+      throw new GatewayError(ErrorCode.NOT_FOUND, 'no such recipient account');
+    return checkDeviceSet(sender, recipientAccountId, targets, lists);
+  }
+
+  private async accept(sender: Address, clientMessageId: string, copies: DeliveryCopy[]) {
+    try {
+      return await this.delivery.accept(sender, clientMessageId, copies, this.policy.acceptTimeoutMs);
+    } catch (err) {
+      if (!(err instanceof BusUnavailableError)) throw err;
+      return this.delivery.accept(sender, clientMessageId, copies, this.policy.acceptTimeoutMs);
+    }
+  }
+}
