@@ -134,4 +134,10 @@ function stop(code = 0) {
   }, 8000).unref();
 }
 process.on('SIGINT', () => stop(0));
+// If this launcher dies anyway (its terminal or pipe went away), it takes the services with it.
+process.on('exit', () => {
+  for (const child of children) child.kill('SIGTERM');
+});
+// A closed stdout (a pager or `tee` that quit) must not kill the launcher mid-shutdown.
+for (const stream of [process.stdout, process.stderr]) stream.on('error', () => undefined);
 process.on('SIGTERM', () => stop(0));
