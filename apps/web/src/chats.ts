@@ -1,0 +1,123 @@
+import type { HistoryItem } from './history.js';
+import { CONTACTS, MESSAGES, run } from './idb.js';
+
+export type CopyState = 'queued' | 'delivered' | 'expired';
+
+/** One message of a conversation, decrypted, as the page keeps it in IndexedDB. */
+export interface ChatMessage {
+  /** `out:<clientMessageId>` for this account's messages, `in:<account>:<clientMessageId>`, `h:…` for history. */
+  id: string;
+  /** The other account of the conversation. */
+  with: string;
+  direction: 'in' | 'out';
+  from: { accountId: string; deviceId?: number };
+  text: string;
+  at: number;
+  /** This device's own messages: the state of each copy, by `accountId/deviceId`. */
+  copies: Record<string, CopyState>;
+  source: 'live' | 'sync' | 'history';
+}
+
+export interface Contact {
+  accountId: string;
+  handle: string;
+}
+
+export interface Conversation {
+  with: string;
+  last: ChatMessage | undefined;
+  count: number;
+}
+
+export const deviceKey = (a: { accountId: string; deviceId: number }) => `${a.accountId}/${a.deviceId}`;
+
+/** Groups messages by the other account, most recent conversation first. */
+export function groupConversations(
+  messages: readonly ChatMessage[],
+  extra: readonly string[] = [],
+): Conversation[] {
+  const map = new Map<string, Conversation>();
+  for (const w of extra) map.set(w, { with: w, last: undefined, count: 0 });
+  for (const m of messages) {
+    const c = map.get(m.with) ?? { with: m.with, last: undefined, count: 0 };
+    c.count++;
+    if (!c.last || m.at >= c.last.at) c.last = m;
+    map.set(m.with, c);
+  }
+  return [...map.values()].sort((a, b) => (b.last?.at ?? Infinity) - (a.last?.at ?? Infinity));
+}
+
+/** The messages of one conversation, oldest first. */
+export function conversationMessages(messages: readonly ChatMessage[], withAccount: string): ChatMessage[] {
+  return messages.filter((m) => m.with === withAccount).sort((a, b) => a.at - b.at || (a.id < b.id ? -1 : 1));
+}
+
+/** Turns a history bundle's items into messages (ids stable, so a re-sent history does not duplicate). */
+export function historyMessages(items: readonly HistoryItem[], ownAccountId: string): ChatMessage[] {
+  return items.map((item, i) => ({
+    id: `h:${item.with}:${item.at}:${i}`,
+    with: item.with,
+    direction: item.from === ownAccountId ? 'out' : 'in',
+    from: { accountId: item.from },
+    text: item.text,
+    at: item.at,
+    copies: {},
+    source: 'history',
+  }));
+}
+
+/** Conversations in IndexedDB (the `messages` and `contacts` object stores). */
+export class ChatStore {
+  constructor(private readonly db: IDBDatabase) {}
+
+  all(): Promise<ChatMessage[]> {
+    return run<ChatMessage[]>(this.db, MESSAGES, 'readonly', (tx) => tx.objectStore(MESSAGES).getAll());
+  }
+
+  async putMany(messages: readonly ChatMessage[]): Promise<void> {
+    if (messages.length === 0) return;
+    await run<undefined>(this.db, MESSAGES, 'readwrite', (tx) => {
+      const store = tx.objectStore(MESSAGES);
+      for (const m of messages) store.put(m);
+      return undefined;
+    });
+  }
+
+  /** Records a receipt on one of this device's messages; false when there is no such message (yet). */
+  applyReceipt(id: string, device: string, state: CopyState): Promise<boolean> {
+    return new Promise<boolean>((resolve, reject) => {
+      const tx = this.db.transaction(MESSAGES, 'readwrite');
+      const store = tx.objectStore(MESSAGES);
+      let found = false;
+      const req = store.get(id);
+      req.onsuccess = () => {
+        const m = req.result as ChatMessage | undefined;
+        if (!m) return;
+        found = true;
+        // 'expired' and 'delivered' are final; a late 'queued' never overwrites them.
+        if (state !== 'queued' || m.copies[device] === undefined) m.copies[device] = state;
+        store.put(m);
+      };
+      tx.oncomplete = () => resolve(found);
+      tx.onerror = () => reject(tx.error ?? new Error('IndexedDB transaction failed'));
+      tx.onabort = () => reject(tx.error ?? new Error('IndexedDB transaction aborted'));
+    });
+  }
+
+  contacts(): Promise<Contact[]> {
+    return run<Contact[]>(this.db, CONTACTS, 'readonly', (tx) => tx.objectStore(CONTACTS).getAll());
+  }
+
+  async putContact(c: Contact): Promise<void> {
+    await run(this.db, CONTACTS, 'readwrite', (tx) => tx.objectStore(CONTACTS).put(c));
+  }
+
+  /** Wipes conversations and contacts (the device was unlinked). */
+  async clear(): Promise<void> {
+    await run<undefined>(this.db, [MESSAGES, CONTACTS], 'readwrite', (tx) => {
+      tx.objectStore(MESSAGES).clear();
+      tx.objectStore(CONTACTS).clear();
+      return undefined;
+    });
+  }
+}
