@@ -18,7 +18,10 @@ class SummaryReporter {
       failed: results.numFailedTests + results.numRuntimeErrorTestSuites,
       failedSuites: results.numFailedTestSuites,
       skipped: results.numPendingTests + results.numTodoTests,
-      success: results.numFailedTestSuites === 0 && results.numRuntimeErrorTestSuites === 0 && !results.wasInterrupted,
+      success:
+        results.numFailedTestSuites === 0 &&
+        results.numRuntimeErrorTestSuites === 0 &&
+        !results.wasInterrupted,
       seconds: (Date.now() - results.startTime) / 1000,
     };
     fs.writeFileSync(path.join(dir, 'summary.json'), `${JSON.stringify(summary, null, 2)}\n`);
