@@ -397,7 +397,8 @@ export class TandemClient extends Emitter<TandemEvents> {
             pqLastResortPrekey: publicPq(keys.lastResort),
           });
           client.reconnectAttempt = 0;
-          void client.emitAsync('connected', { accountId: state.accountId, deviceId: state.deviceId });
+          // `done` resolving is the "connected" moment of a freshly linked device: its listeners
+          // are not attached yet, so no `connected` event is emitted here.
           return client;
         })().then(resolve, (err: unknown) => {
           conn.close();
@@ -442,7 +443,20 @@ export class TandemClient extends Emitter<TandemEvents> {
     try {
       await this.authenticate(conn);
     } catch (err) {
+      // Detach first: this close is ours, not a reason to reconnect.
+      this.conn = undefined;
       conn.close();
+      const code = err instanceof TandemError ? err.code : undefined;
+      if (code === 'DEVICE_REVOKED' || code === 'AUTH_FAILED' || code === 'DEVICE_UNKNOWN') {
+        // Retrying with these keys can never succeed.
+        this.wantConnected = false;
+        clearTimeout(this.reconnectTimer);
+      }
+      if (code === 'DEVICE_REVOKED') {
+        // Unlinked while this device was offline: wipe it, as when the socket is closed with 4003.
+        await this.options.store.clear();
+        await this.emitAsync('unlinked', undefined);
+      }
       throw err;
     }
   }
@@ -505,18 +519,21 @@ export class TandemClient extends Emitter<TandemEvents> {
       void this.emitAsync('displaced', undefined);
       return;
     }
-    if (!willReconnect) return;
+    if (willReconnect) this.scheduleReconnect(policy === 'reconnect');
+  }
+
+  /** Reconnects after a jittered, exponentially growing delay; retries until it works or is told to stop. */
+  private scheduleReconnect(promptly: boolean): void {
     const { min, max } = this.options.reconnectDelayMs ?? { min: 250, max: 15_000 };
     const base = Math.min(max, min * 2 ** this.reconnectAttempt++);
     const delay =
-      policy === 'reconnect' && this.reconnectAttempt === 1
-        ? Math.random() * min
-        : base / 2 + (Math.random() * base) / 2;
+      promptly && this.reconnectAttempt === 1 ? Math.random() * min : base / 2 + (Math.random() * base) / 2;
+    clearTimeout(this.reconnectTimer);
     this.reconnectTimer = setTimeout(() => {
       if (!this.wantConnected) return;
       this.connect().catch((error) => {
         this.warn('reconnect failed', error);
-        if (!this.conn && this.wantConnected) this.onClose(undefined as never, 4500, 'reconnect failed');
+        if (!this.conn && this.wantConnected) this.scheduleReconnect(false);
       });
     }, delay);
   }

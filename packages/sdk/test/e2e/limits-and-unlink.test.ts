@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { type InboundMessage, TandemClient, TandemError } from '../../src/index.js';
+import { type InboundMessage, MemoryStore, TandemClient, TandemError } from '../../src/index.js';
 import {
   collect,
   linkCompanion,
@@ -59,5 +59,23 @@ describe('companion limit and unlinking', () => {
     expect(onLaptop).toEqual([]);
     expect((await phone.devices()).map((d) => d.deviceId)).toEqual([1]);
     await Promise.all([phone.close(), gus.close()]);
+  });
+
+  it('wipes a companion that was unlinked while it was offline, at its next connect, and stops retrying', async () => {
+    const phone = await registerPhone(stack, 'hal');
+    const store = new MemoryStore();
+    const tablet = await linkCompanion(stack, phone, 'tablet', { store });
+    await tablet.close();
+    await phone.unlink(tablet.deviceId);
+
+    const again = await TandemClient.open(options(stack, { store }));
+    const unlinked = again.once('unlinked');
+    const refused = await again.connect().catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(TandemError);
+    expect((refused as TandemError).code).toBe('DEVICE_REVOKED');
+    await unlinked;
+    expect(await store.list('')).toEqual([]);
+    expect(again.connected).toBe(false);
+    await phone.close();
   });
 });
