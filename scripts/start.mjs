@@ -26,6 +26,7 @@ run(
     '--filter=@tandem/device-registry',
     '--filter=@tandem/delivery',
     '--filter=@tandem/sdk',
+    '--filter=@tandem/web',
   ],
   {
     env: { ...process.env, TURBO_TELEMETRY_DISABLED: '1' },
@@ -63,13 +64,31 @@ const services = [
     env: { REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379' },
   },
   { name: 'gateway', dir: 'apps/gateway', env: {} },
+  {
+    // The web companion's static files, and a relay of /v1/ws to the gateway (same origin).
+    name: 'web',
+    dir: 'apps/web',
+    entry: 'serve.mjs',
+    env: {
+      PORT: process.env.WEB_PORT ?? '8090',
+      HOST: '127.0.0.1',
+      GATEWAY_URL: process.env.WEB_GATEWAY_URL ?? 'ws://127.0.0.1:8080/v1/ws',
+    },
+  },
 ];
+const ready = { gateway: undefined, web: undefined };
+const banner = () => {
+  if (!ready.gateway || !ready.web) return;
+  console.log(
+    `\nTandem is running. Devices connect to ${ready.gateway}\nWeb companion: ${ready.web}\nPress Ctrl-C to stop.\n`,
+  );
+};
 
 const children = [];
 let stopping = false;
-const colors = ['\x1b[36m', '\x1b[35m', '\x1b[33m'];
+const colors = ['\x1b[36m', '\x1b[35m', '\x1b[33m', '\x1b[32m'];
 for (const [i, s] of services.entries()) {
-  const child = spawn(process.execPath, [join(root, s.dir, 'dist/main.js')], {
+  const child = spawn(process.execPath, [join(root, s.dir, s.entry ?? 'dist/main.js')], {
     cwd: join(root, s.dir),
     env: { ...process.env, ...shared, ...s.env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -86,8 +105,12 @@ for (const [i, s] of services.entries()) {
         buf = buf.slice(nl + 1);
         out.write(`${tag}| ${line}\n`);
         if (s.name === 'gateway' && line.includes('"gateway listening"')) {
-          const { url } = JSON.parse(line);
-          console.log(`\nTandem is running. Devices connect to ${url}\nPress Ctrl-C to stop.\n`);
+          ready.gateway = JSON.parse(line).url;
+          banner();
+        }
+        if (s.name === 'web' && line.startsWith('Web companion:')) {
+          ready.web = line.slice('Web companion:'.length).trim();
+          banner();
         }
       }
     });
