@@ -2,6 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { InboundMessage, TandemClient } from '@tandem/sdk';
+import { collect, registerPhone, type Stack, startStack, waitUntil } from '@tandem/sdk/testing';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { encodeHistory } from '../../src/history.js';
 import {
@@ -12,7 +13,6 @@ import {
   servePage,
   type Traffic,
 } from '../browser.js';
-import { collect, registerPhone, type Stack, startStack, waitUntil } from '../stack.js';
 
 // Every message text of this file, so the traffic and storage checks can look for each of them.
 const TEXTS = {

@@ -1,11 +1,11 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { TandemClient } from '@tandem/sdk';
+import { options, registerPhone, type Stack, startStack } from '@tandem/sdk/testing';
 import type { Browser, Page } from 'playwright-core';
 import { startServer } from '../../serve.mjs';
 import { haveChromium, launchChromium, resultsDir, servePage } from '../browser.js';
 import { Relay } from '../proxy.js';
-import { options, registerPhone, type Stack, startStack } from '../stack.js';
 
 const describeBrowser = haveChromium ? describe : describe.skip;
 

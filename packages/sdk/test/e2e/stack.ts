@@ -1,6 +1,7 @@
 // The whole of Tandem in this process for one test file: registry, delivery and gateway(s) on the
 // real Postgres (own database), Redis (own key prefix) and NATS (own subject prefix), with every
-// service's log lines captured (at debug level) so tests can scan them.
+// service's log lines captured so tests can scan them. Test-only; other packages' tests (the web
+// companion's) import it as `@tandem/sdk/testing`.
 import { createHash } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { type DeliveryApp, loadDeliveryConfig, startDelivery } from '@tandem/delivery';
@@ -31,6 +32,8 @@ export interface Stack {
   registry: RegistryApp;
   delivery: DeliveryApp;
   gateways: GatewayApp[];
+  /** The first gateway. */
+  gateway: GatewayApp;
   /** Every log line every service wrote, as JSON text. */
   logs: string[];
   url(i?: number): string;
@@ -41,7 +44,13 @@ export interface Stack {
 }
 
 export async function startStack(
-  options: { deliveryEnv?: Record<string, string>; gateways?: number } = {},
+  options: {
+    deliveryEnv?: Record<string, string>;
+    registryEnv?: Record<string, string>;
+    gateways?: number;
+    /** Level of the captured service logs (debug by default, so scans see everything). */
+    logLevel?: 'debug' | 'info';
+  } = {},
 ): Promise<Stack> {
   const migrations = await readMigrations();
   const schemaKey = `device-registry:${createHash('sha256')
@@ -56,7 +65,7 @@ export async function startStack(
   const capture = (service: string): Logger =>
     createLogger({
       service,
-      level: 'debug',
+      level: options.logLevel ?? 'debug',
       destination: new Writable({
         write(chunk, _enc, cb) {
           logs.push(String(chunk));
@@ -72,7 +81,7 @@ export async function startStack(
   };
   const codes = new InMemoryCodeSender();
   const registry = await startRegistry(
-    loadRegistryConfig({ ...common, DATABASE_URL: db.url, DATABASE_POOL_SIZE: '5' }),
+    loadRegistryConfig({ ...common, DATABASE_URL: db.url, DATABASE_POOL_SIZE: '5', ...options.registryEnv }),
     {
       logger: capture('device-registry'),
       codeSender: codes,
@@ -112,6 +121,9 @@ export async function startStack(
       return delivery;
     },
     gateways,
+    get gateway() {
+      return gateways[0]!;
+    },
     logs,
     url: (i = 0) => gateways[i]!.url,
     startGateway: startOne,
