@@ -1,6 +1,6 @@
 import type { PrismaClient } from '../db/prisma.js';
 import type { DeviceAddress, DeviceRecord, SignedDeviceList } from '../domain/types.js';
-import { bytes, toDeviceRecord } from './mappers.js';
+import { ACCOUNT_VIEW_INCLUDE, bytes, toAccountView, toDeviceRecord } from './mappers.js';
 
 export interface StoredDeviceList extends SignedDeviceList {
   version: bigint;
@@ -76,21 +76,10 @@ export class PrismaDevicesRepository implements DevicesRepository {
   async account(accountId: string): Promise<AccountView | null> {
     const row = await this.prisma.account.findUnique({
       where: { id: accountId },
-      include: { devices: { where: { revokedAt: null }, orderBy: { deviceId: 'asc' } }, deviceList: true },
+      include: ACCOUNT_VIEW_INCLUDE,
     });
     if (!row) return null;
-    return {
-      accountId: row.id,
-      nextDeviceId: row.nextDeviceId,
-      devices: row.devices.map(toDeviceRecord),
-      signedList: row.deviceList
-        ? {
-            list: row.deviceList.listBytes,
-            signature: row.deviceList.signature,
-            version: row.deviceList.version,
-          }
-        : null,
-    };
+    return toAccountView(row);
   }
 
   async activeDeviceSets(accountIds: readonly string[]) {
@@ -119,20 +108,9 @@ export class PrismaDevicesRepository implements DevicesRepository {
       if (locked.length === 0) return null;
       const row = await tx.account.findUniqueOrThrow({
         where: { id: target.accountId },
-        include: { devices: { where: { revokedAt: null }, orderBy: { deviceId: 'asc' } }, deviceList: true },
+        include: ACCOUNT_VIEW_INCLUDE,
       });
-      const view: AccountView = {
-        accountId: row.id,
-        nextDeviceId: row.nextDeviceId,
-        devices: row.devices.map(toDeviceRecord),
-        signedList: row.deviceList
-          ? {
-              list: row.deviceList.listBytes,
-              signature: row.deviceList.signature,
-              version: row.deviceList.version,
-            }
-          : null,
-      };
+      const view = toAccountView(row);
       const where = { accountId: target.accountId, deviceId: target.deviceId };
       const existing = await tx.device.findUnique({ where: { accountId_deviceId: where } });
       if (!existing) return null;

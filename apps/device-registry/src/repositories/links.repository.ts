@@ -1,7 +1,13 @@
 import type { PrismaClient } from '../db/prisma.js';
 import type { DeviceIdentity, DeviceRecord, LinkSessionRecord, PrekeyUpload } from '../domain/types.js';
 import type { AccountView, StoredDeviceList } from './devices.repository.js';
-import { bytes, toDeviceRecord, toLinkSessionRecord } from './mappers.js';
+import {
+  ACCOUNT_VIEW_INCLUDE,
+  bytes,
+  toAccountView,
+  toDeviceRecord,
+  toLinkSessionRecord,
+} from './mappers.js';
 import { insertKeySet } from './prekeys.repository.js';
 
 export interface NewLinkSession {
@@ -87,20 +93,9 @@ export class PrismaLinksRepository implements LinksRepository {
       await tx.$queryRaw`SELECT id FROM accounts WHERE id = ${accountId}::uuid FOR UPDATE`;
       const row = await tx.account.findUniqueOrThrow({
         where: { id: accountId },
-        include: { devices: { where: { revokedAt: null }, orderBy: { deviceId: 'asc' } }, deviceList: true },
+        include: ACCOUNT_VIEW_INCLUDE,
       });
-      const view: AccountView = {
-        accountId,
-        nextDeviceId: row.nextDeviceId,
-        devices: row.devices.map(toDeviceRecord),
-        signedList: row.deviceList
-          ? {
-              list: row.deviceList.listBytes,
-              signature: row.deviceList.signature,
-              version: row.deviceList.version,
-            }
-          : null,
-      };
+      const view = toAccountView(row);
       const session = await lockedSession(tx, linkId);
       if (!session) throw new Error('link session vanished'); // the service checked it exists; sessions are only swept long after expiry
       const deviceId = plan.check(view, session);

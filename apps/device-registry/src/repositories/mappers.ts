@@ -1,5 +1,6 @@
 import type { DeviceRecord, LinkSessionRecord } from '../domain/types.js';
-import type { Device, LinkSession } from '../generated/prisma/client.js';
+import type { Account, Device, DeviceList, LinkSession, Prisma } from '../generated/prisma/client.js';
+import type { AccountView } from './devices.repository.js';
 
 export const bytes = (b: Uint8Array): Uint8Array<ArrayBuffer> => new Uint8Array(b);
 
@@ -29,4 +30,27 @@ export function toDeviceRecord(row: Device): DeviceRecord {
 
 export function toLinkSessionRecord(row: LinkSession): LinkSessionRecord {
   return { ...row };
+}
+
+/** What an AccountView is read with: the account's devices not revoked, primary first, and its list. */
+export const ACCOUNT_VIEW_INCLUDE = {
+  devices: { where: { revokedAt: null }, orderBy: { deviceId: 'asc' } },
+  deviceList: true,
+} satisfies Prisma.AccountInclude;
+
+export function toAccountView(
+  row: Account & { devices: Device[]; deviceList: DeviceList | null },
+): AccountView {
+  return {
+    accountId: row.id,
+    nextDeviceId: row.nextDeviceId,
+    devices: row.devices.map(toDeviceRecord),
+    signedList: row.deviceList
+      ? {
+          list: row.deviceList.listBytes,
+          signature: row.deviceList.signature,
+          version: row.deviceList.version,
+        }
+      : null,
+  };
 }
