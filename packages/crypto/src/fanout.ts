@@ -7,7 +7,7 @@
  * Envelope bytes (version 1):
  *   u8 version (1) || u8 type (1 = prekey message, 2 = normal message)
  *   || [prekey header, type 1 only; see session.ts encodePrekeyHeader]
- *   || ratchet message: ratchet key (32) || u32 PN || u32 N || nonce (24) || ciphertext || tag (16)
+ *   || ratchet message: ratchet key (32) || u32 PN || u32 N || nonce (12) || ciphertext || tag (16)
  * Everything before the ciphertext is authenticated as associated data, so any change fails.
  *
  * Sessions are immutable values: every call returns the new session for each device, and the
@@ -21,7 +21,7 @@ import {
   createInitiatorSession,
   createResponderSession,
   ratchetDecrypt,
-  ratchetEncrypt,
+  ratchetEncryptPrefixed,
   type SessionState,
 } from './ratchet.js';
 import {
@@ -131,15 +131,12 @@ function encryptOne(
     type === ENVELOPE_TYPE_PREKEY
       ? concatBytes(Uint8Array.of(ENVELOPE_VERSION, type), encodePrekeyHeader(session.pendingPrekey!))
       : Uint8Array.of(ENVELOPE_VERSION, type);
-  const result = ratchetEncrypt(session, plaintext, prefix);
-  const envelope = new Uint8Array(prefix.length + result.message.length);
-  envelope.set(prefix);
-  envelope.set(result.message, prefix.length);
+  const result = ratchetEncryptPrefixed(session, plaintext, prefix);
   return {
     accountId: device.accountId,
     deviceId: device.deviceId,
     type,
-    envelope,
+    envelope: result.bytes,
     session: result.state,
     sessionCreated,
   };

@@ -15,6 +15,30 @@ export function randomBytes(length: number): Uint8Array {
   return override === undefined ? platformRandomBytes(length) : override(length);
 }
 
+const NONCE_POOL_SIZE = 4096;
+let noncePool = new Uint8Array(0);
+let noncePoolOffset = 0;
+
+/**
+ * Fills `out` (at most 256 bytes) with random bytes for a *public* value: a nonce that travels in
+ * the clear. Drawn from the platform CSPRNG 4 KiB at a time, because one getRandomValues call
+ * costs about as much as a message's whole KDF step; each byte is handed out once. Never use it
+ * for keys or other secrets (those call `randomBytes`, one CSPRNG call each).
+ */
+export function randomNonceInto(out: Uint8Array): void {
+  if (override !== undefined) {
+    out.set(override(out.length));
+    return;
+  }
+  if (out.length > 256) throw new RangeError('randomNonceInto: at most 256 bytes');
+  if (noncePoolOffset + out.length > noncePool.length) {
+    noncePool = platformRandomBytes(NONCE_POOL_SIZE);
+    noncePoolOffset = 0;
+  }
+  out.set(noncePool.subarray(noncePoolOffset, noncePoolOffset + out.length));
+  noncePoolOffset += out.length;
+}
+
 /** Runs `fn` with `source` as the randomness source (synchronous only), then restores the default. */
 export function withRandomSource<T>(source: Source, fn: () => T): T {
   const previous = override;

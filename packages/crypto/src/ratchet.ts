@@ -4,27 +4,33 @@
  * - KDF_RK: HKDF-SHA256 with the root key as salt and the DH output as input key material;
  * - KDF_CK: HMAC-SHA256 with the chain key as key, constant 0x01 for the message key, 0x02 for the
  *   next chain key;
- * - ENCRYPT: XChaCha20-Poly1305 keyed directly with the (single-use) message key and a random
- *   24-byte nonce carried with the message; AD = session AD || caller AD || header (§3.1 CONCAT).
+ * - ENCRYPT: ChaCha20-Poly1305 (RFC 8439) keyed directly with the (single-use) message key and a
+ *   random 12-byte nonce carried with the message; AD = session AD || caller AD || header (§3.1
+ *   CONCAT).
  *
- * Why XChaCha20-Poly1305 and not AES-256-GCM: @noble's AES uses lookup tables (cache-timing
+ * Why ChaCha20-Poly1305 and not AES-256-GCM: @noble's AES uses lookup tables (cache-timing
  * leaks; see its README), ChaCha20 is add-rotate-xor and runs in constant time in JS; it is also
- * ~2x faster here. The 24-byte random nonce makes an accidental reuse of a message key (a device
- * restored from an old backup of its session state) leak nothing beyond the reuse itself.
+ * ~2x faster here. Each message key encrypts one message, so a nonce is not needed for uniqueness;
+ * it is random anyway so that an accidental reuse of a message key (a device restored from an old
+ * backup of its session state) leaks nothing beyond the reuse itself: two random 96-bit nonces
+ * under one key collide with probability 2^-96. (XChaCha20's 24-byte nonce would buy nothing more
+ * here and costs an HChaCha20 per message; ADR 0009.)
+ *
+ * KDF_CK and the AEAD come from `ratchetPrimitives()` (primitives.ts): @noble by default, OpenSSL
+ * when `@tandem/crypto/node` installed it; the bytes are the same either way.
  *
  * States are immutable: every operation returns a new state and leaves its input untouched, so a
  * failed decryption changes nothing (§3.5 "if an exception is raised ... the message is discarded
  * and changes to the state object are discarded").
  */
-import { xchacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { hkdf } from '@noble/hashes/hkdf.js';
-import { hmac } from '@noble/hashes/hmac.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { dh, generateX25519KeyPair } from './dh.js';
 import { CryptoError } from './errors.js';
 import { PUBLIC_KEY_LENGTH } from './identity.js';
 import { RATCHET_ROOT_INFO } from './prefixes.js';
-import { randomBytes } from './random.js';
+import { ratchetPrimitives } from './primitives.js';
+import { randomNonceInto } from './random.js';
 import {
   assertPrekeyHeader,
   encodePrekeyHeader,
@@ -56,7 +62,7 @@ export const MAX_PREVIOUS_CHAINS = 64;
 export const SESSION_FORMAT_VERSION = 1;
 
 const HEADER_LENGTH = 40; // ratchet public key (32) || u32be PN || u32be N
-const NONCE_LENGTH = 24;
+const NONCE_LENGTH = 12;
 const TAG_LENGTH = 16;
 
 interface SkippedKey {
@@ -119,9 +125,6 @@ export function assertSession(state: unknown, parameter = 'state'): asserts stat
   }
 }
 
-const ONE = Uint8Array.of(0x01);
-const TWO = Uint8Array.of(0x02);
-
 /** KDF_RK(rk, dh_out) = HKDF-SHA256(salt = rk, ikm = dh_out, info) -> (rk', ck) (spec §5.2). */
 function kdfRk(rootKey: Uint8Array, dhOut: Uint8Array): [Uint8Array, Uint8Array] {
   const out = hkdf(sha256, dhOut, rootKey, RATCHET_ROOT_INFO, 64);
@@ -132,11 +135,7 @@ function kdfRk(rootKey: Uint8Array, dhOut: Uint8Array): [Uint8Array, Uint8Array]
 
 /** KDF_CK(ck) = (HMAC(ck, 0x02), HMAC(ck, 0x01)) -> (next chain key, message key) (spec §5.2). */
 function kdfCk(chainKey: Uint8Array): [Uint8Array, Uint8Array] {
-  const forMessage = hmac.create(sha256, chainKey);
-  const forChain = forMessage.clone(); // same keyed state, computed once
-  forMessage.update(ONE);
-  forChain.update(TWO);
-  return [forChain.digest(), forMessage.digest()];
+  return ratchetPrimitives().kdfCk(chainKey);
 }
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
@@ -211,13 +210,16 @@ export function createResponderSession(
   });
 }
 
-function encodeHeader(ratchetKey: Uint8Array, pn: number, n: number): Uint8Array {
-  const out = new Uint8Array(HEADER_LENGTH);
-  out.set(ratchetKey);
-  const view = new DataView(out.buffer);
-  view.setUint32(32, pn, false);
-  view.setUint32(36, n, false);
-  return out;
+function writeHeader(out: Uint8Array, at: number, ratchetKey: Uint8Array, pn: number, n: number): void {
+  out.set(ratchetKey, at);
+  out[at + 32] = pn >>> 24;
+  out[at + 33] = pn >>> 16;
+  out[at + 34] = pn >>> 8;
+  out[at + 35] = pn;
+  out[at + 36] = n >>> 24;
+  out[at + 37] = n >>> 16;
+  out[at + 38] = n >>> 8;
+  out[at + 39] = n;
 }
 
 function aeadAd(state: SessionState, extraAd: Uint8Array, header: Uint8Array): Uint8Array {
@@ -226,7 +228,7 @@ function aeadAd(state: SessionState, extraAd: Uint8Array, header: Uint8Array): U
 
 /**
  * RatchetEncrypt (spec §3.4): CKs, mk = KDF_CK(CKs); header = HEADER(DHs, PN, Ns); Ns += 1.
- * Returns the new state and the message bytes: header (40) || nonce (24) || ciphertext+tag.
+ * Returns the new state and the message bytes: header (40) || nonce (12) || ciphertext+tag.
  * `extraAd` (e.g. an envelope's prefix) is authenticated too and must be given again to decrypt.
  */
 export function ratchetEncrypt(
@@ -234,24 +236,43 @@ export function ratchetEncrypt(
   plaintext: Uint8Array,
   extraAd: Uint8Array = new Uint8Array(0),
 ): { state: SessionState; message: Uint8Array } {
+  const out = ratchetEncryptPrefixed(state, plaintext, extraAd);
+  return { state: out.state, message: out.bytes.subarray(extraAd.length) };
+}
+
+/**
+ * `ratchetEncrypt`, returning `prefix || message` in one buffer (`prefix` being the extra AD):
+ * what an envelope is, without a copy. Decrypt with `ratchetDecrypt(state, message, prefix)`.
+ */
+export function ratchetEncryptPrefixed(
+  state: SessionState,
+  plaintext: Uint8Array,
+  prefix: Uint8Array,
+): { state: SessionState; bytes: Uint8Array } {
   assertSession(state);
   assertBytes('plaintext', plaintext);
-  assertBytes('extraAd', extraAd);
+  assertBytes('prefix', prefix);
   if (state.sendingChainKey === null) {
     throw new CryptoError('NO_SESSION', 'this session cannot send before it has received a message');
   }
   if (state.sendCount >= 0xffff_ffff) throw new CryptoError('TOO_MANY_SKIPPED', 'sending chain exhausted');
-  const [nextChainKey, messageKey] = kdfCk(state.sendingChainKey);
-  const header = encodeHeader(state.sendingRatchetPublic, state.previousSendCount, state.sendCount);
-  const nonce = randomBytes(NONCE_LENGTH);
-  const ciphertext = xchacha20poly1305(messageKey, nonce, aeadAd(state, extraAd, header)).encrypt(plaintext);
+  const primitives = ratchetPrimitives();
+  const [nextChainKey, messageKey] = primitives.kdfCk(state.sendingChainKey);
+  // prefix || header || nonce || ciphertext || tag, written in place.
+  const headerAt = prefix.length;
+  const nonceAt = headerAt + HEADER_LENGTH;
+  const bodyAt = nonceAt + NONCE_LENGTH;
+  const bytes = new Uint8Array(bodyAt + plaintext.length + TAG_LENGTH);
+  bytes.set(prefix);
+  writeHeader(bytes, headerAt, state.sendingRatchetPublic, state.previousSendCount, state.sendCount);
+  const nonce = bytes.subarray(nonceAt, bodyAt);
+  randomNonceInto(nonce);
+  // AD = session AD || prefix || header: the last two already sit side by side in `bytes`.
+  const ad = concatBytes(state.associatedData, bytes.subarray(0, nonceAt));
+  bytes.set(primitives.seal(messageKey, nonce, plaintext, ad), bodyAt);
   wipe(messageKey);
-  const message = new Uint8Array(HEADER_LENGTH + NONCE_LENGTH + ciphertext.length);
-  message.set(header);
-  message.set(nonce, HEADER_LENGTH);
-  message.set(ciphertext, HEADER_LENGTH + NONCE_LENGTH);
   const next = seal({ ...state, sendingChainKey: nextChainKey, sendCount: state.sendCount + 1 });
-  return { state: next, message };
+  return { state: next, bytes };
 }
 
 const skipKey = (ratchetKeyHex: string, n: number): string => `${ratchetKeyHex}:${n}`;
@@ -313,7 +334,7 @@ function dhRatchet(w: Working, remoteKey: Uint8Array): void {
 
 function open(messageKey: Uint8Array, nonce: Uint8Array, ad: Uint8Array, ciphertext: Uint8Array): Uint8Array {
   try {
-    return xchacha20poly1305(messageKey, nonce, ad).decrypt(ciphertext);
+    return ratchetPrimitives().open(messageKey, nonce, ciphertext, ad);
   } catch (cause) {
     throw new CryptoError('DECRYPT_FAILED', 'message authentication failed', { cause });
   } finally {

@@ -11,6 +11,7 @@
 //   tandem safety <handle>          show the safety number with <handle>
 import { createInterface } from 'node:readline/promises';
 import { parseArgs } from 'node:util';
+import { useNodeRatchetPrimitives } from '@tandem/crypto/node';
 import { Platform } from '@tandem/proto';
 import QRCode from 'qrcode';
 import { type InboundMessage, TandemClient, type TandemOptions } from './client.js';
@@ -219,6 +220,8 @@ async function ask(question: string): Promise<string> {
   }
 }
 
+// In Node the ratchet's HMAC and ChaCha20-Poly1305 run on OpenSSL (same bytes, about 2x faster).
+useNodeRatchetPrimitives();
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (error: unknown) => {

@@ -6,6 +6,7 @@ import {
   MAX_SKIP,
   ratchetDecrypt,
   ratchetEncrypt,
+  ratchetEncryptPrefixed,
   type SessionState,
   serializeSession,
 } from '../../src/ratchet.js';
@@ -102,6 +103,30 @@ describe('Double Ratchet', () => {
       expect(new TextDecoder().decode(d.plaintext)).toBe(`a${round}`);
     }
     expect(a.pendingPrekey).toBeNull();
+  });
+
+  it('lays a message out as header (40) || random 12-byte nonce || ciphertext || tag, nonces never repeating', () => {
+    let { a, b } = pair();
+    const nonces = new Set<string>();
+    for (let i = 0; i < 2000; i++) {
+      const e = ratchetEncrypt(a, text('x'.repeat(i % 50)));
+      a = e.state;
+      expect(e.message.length).toBe(40 + 12 + (i % 50) + 16);
+      nonces.add(hex(e.message.subarray(40, 52)));
+      if (i % 400 === 0) b = ratchetDecrypt(b, e.message).state; // still decrypts
+    }
+    expect(nonces.size).toBe(2000);
+  });
+
+  it('ratchetEncryptPrefixed returns prefix || message, with the prefix authenticated', () => {
+    const { a, b } = pair();
+    const prefix = Uint8Array.of(1, 2, 3);
+    const out = ratchetEncryptPrefixed(a, text('prefixed'), prefix);
+    expect(hex(out.bytes.subarray(0, 3))).toBe('010203');
+    const message = out.bytes.subarray(3);
+    expect(new TextDecoder().decode(ratchetDecrypt(b, message, prefix).plaintext)).toBe('prefixed');
+    expectCryptoError(() => ratchetDecrypt(b, message, Uint8Array.of(1, 2, 4)), 'DECRYPT_FAILED');
+    expectCryptoError(() => ratchetDecrypt(b, message), 'DECRYPT_FAILED');
   });
 
   it('handles out-of-order messages across chains and rejects duplicates', () => {
