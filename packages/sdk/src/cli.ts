@@ -21,7 +21,7 @@ import { FileStore } from './store.js';
 const USAGE = `usage: tandem <command> [options]
 
 commands:
-  register <handle> [--code 123456]   register a new account; this device becomes its primary
+  register <handle>                   register a new account; this device becomes its primary
   link                                show a QR code and wait for the primary to scan it
   scan <qr-payload>                   approve a companion (primary only)
   send <handle> <text...>             send a message to every device of <handle>
@@ -35,7 +35,6 @@ options:
   --server <url>   gateway WebSocket URL (env TANDEM_URL, default ws://127.0.0.1:8080/v1/ws)
   --store <file>   this device's key file (env TANDEM_STORE, default ./tandem-device.json)
   --name <name>    device name shown in the device list
-  --code <code>    verification code (register); asked for when omitted
 `;
 
 async function main(argv: string[]): Promise<number> {
@@ -46,7 +45,6 @@ async function main(argv: string[]): Promise<number> {
       server: { type: 'string' },
       store: { type: 'string' },
       name: { type: 'string' },
-      code: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -69,7 +67,8 @@ async function main(argv: string[]): Promise<number> {
       const client = await TandemClient.register({
         ...options,
         handle,
-        getCode: async () => values.code ?? (await ask('verification code (the server logs it): ')),
+        // The registry sends a fresh code for every attempt, so it can only be asked for here.
+        getCode: () => ask('verification code (the server logs it): '),
       });
       print(`registered ${handle}: account ${client.accountId}, this device is its primary (device 1)`);
       await client.close();
@@ -109,7 +108,7 @@ async function main(argv: string[]): Promise<number> {
       const client = await connected(options);
       const who = need(rest[0], 'chat <handle>');
       const to = await resolve(client, who);
-      const done = listen(client, print);
+      const done = listen(client, print, new Map([[to, who]]));
       print(`chatting with ${who}: type a message and press Enter (Ctrl-C to quit)`);
       const rl = createInterface({ input: process.stdin, terminal: false });
       rl.on('line', (line) => {
@@ -173,12 +172,19 @@ async function resolve(client: TandemClient, who: string): Promise<string> {
   return /^[0-9a-f]{8}-[0-9a-f]{4}-/.test(who) ? who : client.lookup(who);
 }
 
-function listen(client: TandemClient, print: (line: string) => void): Promise<number> {
-  const names = new Map<string, string>();
+/** Prints what arrives until the device is unlinked or Ctrl-C. `names`: account id -> handle. */
+function listen(
+  client: TandemClient,
+  print: (line: string) => void,
+  names: ReadonlyMap<string, string> = new Map(),
+): Promise<number> {
   const label = (m: InboundMessage) => names.get(m.from.accountId) ?? m.from.accountId.slice(0, 8);
   client.on('message', (m) => {
     const time = new Date(m.sentAtMs).toLocaleTimeString();
-    if (m.sentTo) print(`[${time}] you (device ${m.from.deviceId}) → ${m.sentTo.slice(0, 8)}: ${m.text}`);
+    if (m.sentTo)
+      print(
+        `[${time}] you (device ${m.from.deviceId}) → ${names.get(m.sentTo) ?? m.sentTo.slice(0, 8)}: ${m.text}`,
+      );
     else print(`[${time}] ${label(m)} (device ${m.from.deviceId}): ${m.text}`);
   });
   client.on('receipt', (r) =>
