@@ -22,7 +22,7 @@ import {
   createPublicKey,
   verify as nodeVerify,
 } from 'node:crypto';
-import { CryptoError } from './errors.js';
+import { CryptoError, invalidArgument } from './errors.js';
 import { type AuthChallengeFields, authChallengeMessage } from './identity.js';
 import {
   installRatchetPrimitives,
@@ -30,7 +30,7 @@ import {
   type RatchetPrimitives,
   ratchetPrimitives,
 } from './primitives.js';
-import { assertBytes, equalBytes, hexToBytes } from './utils.js';
+import { assertBytes, assertObject, equalBytes, hexToBytes } from './utils.js';
 
 /** DER SubjectPublicKeyInfo header for a raw Ed25519 key (RFC 8410 §4). */
 const SPKI_PREFIX = hexToBytes('302a300506032b6570032100');
@@ -149,9 +149,23 @@ const RFC8439 = {
 /**
  * Checks that `candidate` computes what the @noble primitives compute: RFC 8439 §2.8.2 both ways,
  * a tampered tag rejected, and agreement with @noble on KDF_CK and on sealing/opening messages of
- * lengths 0..130 (every Poly1305 padding case) with fixed keys. Returns the first disagreement.
+ * lengths 0..130 (every Poly1305 padding case) with fixed keys. Returns the first disagreement (or
+ * what the candidate threw), undefined when there is none.
  */
 export function checkRatchetPrimitives(candidate: RatchetPrimitives): string | undefined {
+  const shape = assertObject('candidate', candidate);
+  for (const method of ['kdfCk', 'seal', 'open'] as const) {
+    if (typeof shape[method] !== 'function')
+      throw invalidArgument(`candidate.${method}`, 'must be a function');
+  }
+  try {
+    return compareWithNoble(candidate);
+  } catch (cause) {
+    return `threw: ${cause instanceof Error ? cause.message : String(cause)}`;
+  }
+}
+
+function compareWithNoble(candidate: RatchetPrimitives): string | undefined {
   const { key, nonce, ad, plaintext, sealed } = RFC8439;
   if (!equalBytes(candidate.seal(key, nonce, plaintext, ad), sealed)) return 'RFC 8439 §2.8.2 seal';
   if (!equalBytes(candidate.open(key, nonce, sealed, ad), plaintext)) return 'RFC 8439 §2.8.2 open';

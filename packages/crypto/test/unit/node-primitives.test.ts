@@ -70,6 +70,22 @@ describe('ratchet primitives on node:crypto', () => {
         p.length === 7 ? noblePrimitives.seal(k, n, p.subarray(0, 6), a) : noblePrimitives.seal(k, n, p, a),
     };
     expect(checkRatchetPrimitives(dropsLastByte)).toBe('seal, 7 bytes');
+    const throws: RatchetPrimitives = {
+      ...noblePrimitives,
+      kdfCk: () => {
+        throw new Error('no HMAC here');
+      },
+    };
+    expect(checkRatchetPrimitives(throws)).toBe('threw: no HMAC here');
+  });
+
+  it('rejects a candidate that is not a set of primitives, naming the parameter', () => {
+    expectCryptoError(() => checkRatchetPrimitives(null as never), 'INVALID_ARGUMENT', 'candidate');
+    expectCryptoError(
+      () => checkRatchetPrimitives({ ...noblePrimitives, open: 'no' } as never),
+      'INVALID_ARGUMENT',
+      'candidate.open',
+    );
   });
 
   it('rejects a tampered message with DECRYPT_FAILED, as the default does', () => {
