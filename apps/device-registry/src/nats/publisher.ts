@@ -24,9 +24,7 @@ import type { RegistryMetrics } from '../metrics.js';
 const REVOKE_REASONS: Record<DomainRevokeReason, RevokeReason> = {
   UNLINKED_BY_PRIMARY: RevokeReason.UNLINKED_BY_PRIMARY,
   UNLINKED_BY_SELF: RevokeReason.UNLINKED_BY_SELF,
-  // GAP: proto has no RevokeReason for "the primary was not seen for COMPANION_INACTIVITY_DAYS"
-  // and refuses UNSPECIFIED on the wire; the nearest existing reason is sent until one is added.
-  PRIMARY_INACTIVE: RevokeReason.UNLINKED_BY_PRIMARY,
+  PRIMARY_INACTIVE: RevokeReason.PRIMARY_INACTIVE,
 };
 
 const CANCEL_REASONS: Record<DomainCancelReason, LinkCancelReason> = {

@@ -413,10 +413,10 @@ describe('linking companions over NATS', () => {
     const second = await h.startInstance();
     const [a, b] = await Promise.all([h.app.sweeper.runOnce(), second.sweeper.runOnce()]);
     await settle(h, second);
-    const mine = revoked.got
-      .filter((e) => e.device?.accountId === idle.accountId)
-      .map((e) => e.device?.deviceId);
-    expect(mine.sort()).toEqual([2, 3]);
+    const mine = revoked.got.filter((e) => e.device?.accountId === idle.accountId);
+    expect(mine.map((e) => e.device?.deviceId).sort()).toEqual([2, 3]);
+    // Each says why: the primary was inactive (not that it unlinked anyone).
+    expect(mine.map((e) => e.reason)).toEqual([RevokeReason.PRIMARY_INACTIVE, RevokeReason.PRIMARY_INACTIVE]);
     expect(revoked.got.filter((e) => e.device?.accountId === busy.accountId)).toHaveLength(0);
     expect(a.inactive + b.inactive).toBeGreaterThanOrEqual(2);
     const still = await ok(h, h.catalog.registry.getDevice, {

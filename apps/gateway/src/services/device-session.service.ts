@@ -8,6 +8,7 @@ import {
   type InboxMessage,
   InboxMessageSchema,
   QueueEmptySchema,
+  RevokeReason,
   ServerErrorSchema,
   type SubjectCatalog,
 } from '@tandem/proto';
@@ -40,6 +41,14 @@ interface DrainState {
  * are held and forwarded afterwards unless the drain already forwarded them (seq <= the highest
  * drained seq); the client also drops duplicates by server id.
  */
+/** The text of the DEVICE_REVOKED error a revoked device is sent, by reason. */
+const REVOKED_MESSAGES: Record<RevokeReason, string> = {
+  [RevokeReason.UNSPECIFIED]: 'device was unlinked',
+  [RevokeReason.UNLINKED_BY_PRIMARY]: 'device was unlinked by the primary',
+  [RevokeReason.UNLINKED_BY_SELF]: 'device unlinked itself',
+  [RevokeReason.PRIMARY_INACTIVE]: 'device was unlinked because the primary was not seen for too long',
+};
+
 export class DeviceSessionService {
   private readonly drains = new WeakMap<Connection, DrainState>();
   /** Drains in progress, awaited by graceful shutdown. */
@@ -126,18 +135,18 @@ export class DeviceSessionService {
           conn.close(CloseCode.DISPLACED, 'displaced by a newer connection');
         return;
       case 'revoked':
-        this.revoke(conn);
+        this.revoke(conn, msg.kind.value.reason);
         return;
       default:
         return;
     }
   }
 
-  /** Closes a revoked device's socket (error push, then close 4003). */
-  revoke(conn: Connection): void {
+  /** Closes a revoked device's socket (error push saying why, then close 4003). */
+  revoke(conn: Connection, reason: RevokeReason = RevokeReason.UNSPECIFIED): void {
     this.outbound.push(conn, {
       case: 'error',
-      value: create(ServerErrorSchema, { code: ErrorCode.DEVICE_REVOKED, message: 'device was unlinked' }),
+      value: create(ServerErrorSchema, { code: ErrorCode.DEVICE_REVOKED, message: REVOKED_MESSAGES[reason] }),
     });
     conn.close(CloseCode.DEVICE_REVOKED, 'device revoked');
   }

@@ -71,7 +71,7 @@ export class EventsService {
           if (!m.device) return;
           this.lists.invalidate(m.device.accountId);
           const conn = this.connections.getDevice(m.device.accountId, m.device.deviceId);
-          if (conn) this.sessions.revoke(conn);
+          if (conn) this.sessions.revoke(conn, m.reason);
         },
       ),
       on(

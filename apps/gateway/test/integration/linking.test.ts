@@ -140,6 +140,12 @@ describe('linking and unlinking', () => {
     const closed = await socket.closed;
     expect(closed.code).toBe(4003);
     expect(Date.now() - t0).toBeLessThan(1000);
+    // Told why before the close.
+    const told = socket.pushes.find((f) => f.body.case === 'error');
+    expect(told && expectCase(told, 'error')).toMatchObject({
+      code: ErrorCode.DEVICE_REVOKED,
+      message: 'device was unlinked by the primary',
+    });
     // It cannot come back.
     const { TestClient } = await import('../helpers/client.js');
     const again = await TestClient.connect(gw2);
