@@ -11,8 +11,22 @@ export interface TestNats {
   close(): Promise<void>;
 }
 
-export async function createTestNats(): Promise<TestNats> {
+export interface TestNatsOptions {
+  /**
+   * A NATS server of the test's own (e.g. one it kills and restarts) instead of the shared one
+   * (NATS_URL, default 127.0.0.1:4222). The test's connection to it keeps reconnecting without
+   * limit, as the services' connections do, so it outlives a restart.
+   */
+  url?: string;
+}
+
+export async function createTestNats(options: TestNatsOptions = {}): Promise<TestNats> {
   const prefix = `t_${uniqueToken()}`;
-  const nc = await connect({ servers: testEnv.natsUrl, name: `test-${prefix}` });
-  return { prefix, url: testEnv.natsUrl, nc, close: () => nc.drain() };
+  const url = options.url ?? testEnv.natsUrl;
+  const nc = await connect({
+    servers: url,
+    name: `test-${prefix}`,
+    ...(options.url === undefined ? {} : { maxReconnectAttempts: -1, reconnectTimeWait: 250 }),
+  });
+  return { prefix, url, nc, close: async () => (nc.isClosed() ? undefined : nc.drain()) };
 }

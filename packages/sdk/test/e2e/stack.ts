@@ -37,7 +37,8 @@ export interface Stack {
   /** Every log line every service wrote, as JSON text. */
   logs: string[];
   url(i?: number): string;
-  startGateway(): Promise<GatewayApp>;
+  /** Starts one more gateway; `natsUrl` connects it elsewhere than the stack's NATS (e.g. a proxy to it). */
+  startGateway(options?: { natsUrl?: string }): Promise<GatewayApp>;
   /** Stops delivery abruptly-but-cleanly and starts a new instance on the same Redis. */
   restartDelivery(): Promise<void>;
   close(): Promise<void>;
@@ -50,6 +51,8 @@ export async function startStack(
     gateways?: number;
     /** Level of the captured service logs (debug by default, so scans see everything). */
     logLevel?: 'debug' | 'info';
+    /** A NATS server of the test's own (one it may kill and restart) instead of the shared one. */
+    natsUrl?: string;
   } = {},
 ): Promise<Stack> {
   const migrations = await readMigrations();
@@ -59,7 +62,7 @@ export async function startStack(
   const [db, redis, nats] = await Promise.all([
     createTestDatabase({ schemaKey, migrate: async (url) => void (await applyMigrations(url)) }),
     createTestRedis(),
-    createTestNats(),
+    createTestNats(options.natsUrl === undefined ? {} : { url: options.natsUrl }),
   ]);
   const logs: string[] = [];
   const capture = (service: string): Logger =>
@@ -96,10 +99,11 @@ export async function startStack(
     });
   let delivery = await startDelivery(deliveryConfig(), { logger: capture('delivery') });
   const gateways: GatewayApp[] = [];
-  const startOne = async () => {
+  const startOne = async (gatewayOptions: { natsUrl?: string } = {}) => {
     const g = await startGateway(
       loadGatewayConfig({
         ...common,
+        ...(gatewayOptions.natsUrl === undefined ? {} : { NATS_URL: gatewayOptions.natsUrl }),
         PORT: '0',
         HOST: '127.0.0.1',
         GATEWAY_REALM: 'e2e.test',
