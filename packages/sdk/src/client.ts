@@ -64,7 +64,13 @@ import { concat, decodeJson, encodeJson, equalBytes, hex, randomId, randomUint31
 import { Emitter } from './emitter.js';
 import { TandemError } from './errors.js';
 import type { KeyValueStore } from './store.js';
-import { Connection, defaultWebSocket, type WebSocketConstructor } from './transport.js';
+import {
+  type Body,
+  Connection,
+  defaultWebSocket,
+  type Reply,
+  type WebSocketConstructor,
+} from './transport.js';
 
 export interface DeviceAddress {
   accountId: string;
@@ -178,6 +184,11 @@ const INITIAL_ONE_TIME = 50;
 const INITIAL_PQ = 10;
 const LOW_WATERMARK = 20;
 const SEND_ATTEMPTS = 4;
+/** Repeats of one unchanged send request whose outcome is unknown (see `sendIdempotent`). */
+const SEND_RETRIES = 3;
+/** Failures after which a request may or may not have taken effect. */
+const UNKNOWN_OUTCOME = ['TIMEOUT', 'UNAVAILABLE', 'INTERNAL'] as const;
+const CLIENT_MESSAGE_ID = /^[A-Za-z0-9_-]{1,64}$/;
 const ACK_BATCH = 64;
 const SEEN_TTL_MS = 31 * 24 * 3600 * 1000;
 
@@ -203,6 +214,8 @@ export class TandemClient extends Emitter<TandemEvents> {
   private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly trustCache = new Map<string, TrustRecord>();
   private inbound: Promise<void> = Promise.resolve();
+  /** Tail of the session lock: see `withSessions`. */
+  private sessionLock: Promise<unknown> = Promise.resolve();
   private ackBuffer: string[] = [];
   private ackTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly now: () => number;
@@ -502,6 +515,7 @@ export class TandemClient extends Emitter<TandemEvents> {
     if (this.conn !== conn) return;
     this.conn = undefined;
     clearTimeout(this.ackTimer);
+    this.ackTimer = undefined;
     this.ackBuffer = [];
     const policy = CLOSE_CODE_RECONNECT[code as CloseCode] ?? 'backoff';
     const willReconnect = this.wantConnected && this.options.reconnect !== false && policy !== 'never';
@@ -574,6 +588,19 @@ export class TandemClient extends Emitter<TandemEvents> {
     }
   }
 
+  /**
+   * Runs `task` alone among the read-encrypt/decrypt-write steps on stored sessions. Sends and
+   * receives share the Double Ratchet sessions; two steps reading the same stored session would
+   * both use one ratchet step (the receiver drops the second as a replay) or one would overwrite
+   * the other's new state. The lock covers only local work (and a rare bundle fetch), never the
+   * wait for the server to accept a send.
+   */
+  private withSessions<T>(task: () => Promise<T>): Promise<T> {
+    const run = this.sessionLock.then(task);
+    this.sessionLock = run.catch(() => undefined);
+    return run;
+  }
+
   /** Inbound work runs one item at a time, in arrival order. */
   private enqueue(task: () => Promise<void>): void {
     this.inbound = this.inbound.then(task).catch((error) => this.warn('inbound processing failed', error));
@@ -613,6 +640,24 @@ export class TandemClient extends Emitter<TandemEvents> {
       return;
     }
     const ciphertext = d.content.value.ciphertext;
+    const senderIdentityKey = sender.identityKey;
+    const pending = await this.withSessions(() =>
+      this.decryptAndStore(d, from, senderIdentityKey, ciphertext),
+    );
+    if (pending) await this.handOver(pending);
+  }
+
+  /**
+   * Decrypts a copy with the stored session and saves the new session together with what it
+   * decrypted (or, when there is nothing to hand over, marks the copy seen). Under the session lock.
+   */
+  private async decryptAndStore(
+    d: Deliver,
+    from: DeviceAddress,
+    senderIdentityKey: Uint8Array,
+    ciphertext: Uint8Array,
+  ): Promise<Pending | undefined> {
+    const store = this.options.store;
     const sessionBytes = await store.get(K.session(from));
     const session = sessionBytes ? deserializeSession(sessionBytes) : undefined;
     let decrypted: ReturnType<typeof decryptEnvelope>;
@@ -620,7 +665,7 @@ export class TandemClient extends Emitter<TandemEvents> {
       const prekeys = await this.loadPrekeysFor(ciphertext);
       decrypted = decryptEnvelope(ciphertext, {
         identity: this.state.identity,
-        senderIdentityKey: sender.identityKey,
+        senderIdentityKey,
         session,
         prekeys,
       });
@@ -630,7 +675,7 @@ export class TandemClient extends Emitter<TandemEvents> {
         this.warn(`cannot decrypt a message from ${from.accountId}/${from.deviceId}`, error);
       }
       await this.markSeen(d.serverId, []);
-      return;
+      return undefined;
     }
     const writes: Array<[string, Uint8Array | undefined]> = [
       [K.session(from), serializeSession(decrypted.session)],
@@ -648,12 +693,12 @@ export class TandemClient extends Emitter<TandemEvents> {
     }
     if (!pending) {
       await this.markSeen(d.serverId, writes);
-      return;
+      return undefined;
     }
     // The session step and what it decrypted are saved together, before the copy is acknowledged.
     writes.push([K.pending(d.serverId), encodeJson(pending)]);
     await store.write(writes);
-    await this.handOver(pending);
+    return pending;
   }
 
   private toPending(
@@ -756,10 +801,24 @@ export class TandemClient extends Emitter<TandemEvents> {
     clearTimeout(this.ackTimer);
     this.ackTimer = undefined;
     while (this.ackBuffer.length) {
-      const batch = [...new Set(this.ackBuffer.splice(0, ACK_BATCH))];
       const conn = this.conn;
-      if (!conn?.isOpen) return; // unacknowledged copies are delivered again after reconnecting
-      await conn.request('ack', { serverIds: batch }).catch((error) => this.warn('ack failed', error));
+      // Unacknowledged copies are delivered again after reconnecting, and acknowledged then.
+      if (!conn?.isOpen) return;
+      const batch = [...new Set(this.ackBuffer.splice(0, ACK_BATCH))];
+      try {
+        await conn.request('ack', { serverIds: batch });
+      } catch (error) {
+        // The server will not deliver these copies again on this connection, so an ack that
+        // was lost must be sent again, or the copies would expire and their senders be told so.
+        // Acknowledging is idempotent.
+        this.ackBuffer.unshift(...batch);
+        const wait = error instanceof TandemError ? (error.extra.retryAfterMs ?? 1_000) : 1_000;
+        this.warn(`ack failed; retrying in ${wait} ms`, error);
+        if (this.wantConnected && !this.ackTimer) {
+          this.ackTimer = setTimeout(() => void this.flushAcks(), Math.min(wait, 10_000));
+        }
+        return;
+      }
     }
   }
 
@@ -791,12 +850,25 @@ export class TandemClient extends Emitter<TandemEvents> {
   /**
    * Sends a message to every device of `to` (an account id) and a sync copy to this account's
    * other devices. Refreshes device lists and retries when the server reports mismatched or
-   * stale devices. Resolves once every copy is durably queued.
+   * stale devices; when the server does not answer in time (or is briefly unavailable), sends the
+   * very same request again, which the server accepts at most once. Resolves once every copy is
+   * durably queued.
+   *
+   * If it still rejects, the message may or may not have been accepted. To try again without
+   * risking a second copy, call `send` again with `{ clientMessageId: error.extra.clientMessageId }`:
+   * the server accepts a (device, clientMessageId) pair once.
    */
-  async send(to: string, message: { text?: string; data?: Uint8Array }): Promise<SendResult> {
+  async send(
+    to: string,
+    message: { text?: string; data?: Uint8Array },
+    options: { clientMessageId?: string } = {},
+  ): Promise<SendResult> {
+    const clientMessageId = options.clientMessageId ?? randomId();
+    if (!CLIENT_MESSAGE_ID.test(clientMessageId)) {
+      throw new TandemError('INVALID_ARGUMENT', 'clientMessageId must be 1..64 characters of [A-Za-z0-9_-]');
+    }
     const sentAtMs = BigInt(this.now());
     const data = { text: message.text ?? '', data: message.data ?? new Uint8Array(), sentAtMs };
-    const clientMessageId = randomId();
     return this.sendContents(
       to,
       clientMessageId,
@@ -827,22 +899,25 @@ export class TandemClient extends Emitter<TandemEvents> {
       if (recipients.length === 0 && own.length === 0) {
         throw new TandemError('INVALID_ARGUMENT', 'no device to send to');
       }
-      const targets = [
-        ...(await this.recipientsFor(to, recipients)).map((r) => ({ r, plain: recipientPlain })),
-        ...(await this.recipientsFor(self.accountId, own)).map((r) => ({ r, plain: ownPlain })),
-      ];
       const sender = { identity: this.state.identity, registrationId: this.state.registrationId };
-      const envelopes = targets.map(({ r, plain }) => encryptForDevices(sender, plain, [r])[0]!);
-      // Persist every session step before the copies leave the device.
-      await this.options.store.write(
-        envelopes.map((e) => [K.session(e), serializeSession(e.session)] as [string, Uint8Array]),
-      );
+      const envelopes = await this.withSessions(async () => {
+        const targets = [
+          ...(await this.recipientsFor(to, recipients)).map((r) => ({ r, plain: recipientPlain })),
+          ...(await this.recipientsFor(self.accountId, own)).map((r) => ({ r, plain: ownPlain })),
+        ];
+        const sealed = targets.map(({ r, plain }) => encryptForDevices(sender, plain, [r])[0]!);
+        // Persist every session step before the copies leave the device.
+        await this.options.store.write(
+          sealed.map((e) => [K.session(e), serializeSession(e.session)] as [string, Uint8Array]),
+        );
+        return sealed;
+      });
       const registration = new Map(
         [...recipients.map((d) => [`${to}/${d.deviceId}`, d.registrationId] as const)].concat(
           own.map((d) => [`${self.accountId}/${d.deviceId}`, d.registrationId] as const),
         ),
       );
-      const result = await conn.request('send', {
+      const result = await this.sendIdempotent(conn, clientMessageId, {
         clientMessageId,
         recipientAccountId: to,
         copies: envelopes.map((e) => ({
@@ -867,7 +942,9 @@ export class TandemClient extends Emitter<TandemEvents> {
         case 'staleDevices': {
           const v = result.result.value;
           const gone = 'extra' in v ? v.extra : v.stale;
-          await this.options.store.write(gone.map((a) => [K.session(a), undefined] as [string, undefined]));
+          await this.withSessions(() =>
+            this.options.store.write(gone.map((a) => [K.session(a), undefined] as [string, undefined])),
+          );
           refresh = true;
           continue;
         }
@@ -876,6 +953,36 @@ export class TandemClient extends Emitter<TandemEvents> {
       }
     }
     throw new TandemError('MISMATCHED_DEVICES', `the device set of ${to} kept changing; gave up`);
+  }
+
+  /**
+   * One `send` request, repeated unchanged (same clientMessageId, same ciphertexts) when the
+   * outcome is unknown — no answer in time, or the server briefly unavailable — up to
+   * SEND_RETRIES times on the same open connection. Accepting is idempotent on (device,
+   * clientMessageId), so a repeat of a request that was in fact stored returns the same server
+   * ids instead of queuing a second copy. A failure that remains names the clientMessageId, so
+   * the application can retry the same way.
+   */
+  private async sendIdempotent(
+    conn: Connection,
+    clientMessageId: string,
+    request: Body<'send'>,
+  ): Promise<Reply<'send'>> {
+    for (let retry = 0; ; retry++) {
+      try {
+        return await conn.request('send', request);
+      } catch (error) {
+        const unknownOutcome =
+          error instanceof TandemError && (UNKNOWN_OUTCOME as readonly string[]).includes(error.code);
+        if (!unknownOutcome || retry >= SEND_RETRIES || !conn.isOpen) {
+          throw error instanceof TandemError
+            ? new TandemError(error.code, error.message, { ...error.extra, clientMessageId })
+            : error;
+        }
+        const wait = Math.min(error.extra.retryAfterMs ?? 250 * 2 ** retry, 5_000);
+        await new Promise((resolve) => setTimeout(resolve, wait));
+      }
+    }
   }
 
   /** Sessions for the given devices; devices without one get a verified prekey bundle. */
@@ -1071,7 +1178,9 @@ export class TandemClient extends Emitter<TandemEvents> {
       deviceId,
       signedList: { list: signed.listBytes, signature: signed.signature },
     });
-    await this.options.store.write([[K.session({ accountId: this.state.accountId, deviceId }), undefined]]);
+    await this.withSessions(() =>
+      this.options.store.write([[K.session({ accountId: this.state.accountId, deviceId }), undefined]]),
+    );
     this.trustCache.delete(this.state.accountId);
   }
 

@@ -12,7 +12,13 @@ export class TandemError extends Error {
   constructor(
     readonly code: string,
     message: string,
-    readonly extra: { retryAfterMs?: number; linkedCount?: number; cause?: unknown } = {},
+    readonly extra: {
+      retryAfterMs?: number;
+      linkedCount?: number;
+      /** On a failed send: the id to pass to `send` again for an idempotent retry. */
+      clientMessageId?: string;
+      cause?: unknown;
+    } = {},
   ) {
     super(message, extra.cause === undefined ? undefined : { cause: extra.cause });
   }

@@ -39,8 +39,8 @@ export async function defaultWebSocket(): Promise<WebSocketConstructor> {
 
 type ClientBodyInit = NonNullable<MessageInitShape<typeof ClientFrameSchema>['body']>;
 /** A request body as `create` accepts it: plain objects for nested messages. */
-type Body<C extends ClientFrameCase> = Extract<ClientBodyInit, { case: C }>['value'];
-type Reply<C extends ClientFrameCase> = ServerFrameBody<ResponseCase<C>>;
+export type Body<C extends ClientFrameCase> = Extract<ClientBodyInit, { case: C }>['value'];
+export type Reply<C extends ClientFrameCase> = ServerFrameBody<ResponseCase<C>>;
 
 export interface ConnectionOptions {
   WebSocket: WebSocketConstructor;

@@ -67,4 +67,52 @@ describe('client fan-out to every device', () => {
     }
     await Promise.all([carol, carolTablet, carolDesktop, dave, daveWeb].map((c) => c.close()));
   });
+
+  it('loses nothing when the application sends concurrently while messages arrive: every text once, both ways', async () => {
+    // Sends and receives share the ratchet sessions; without one lock around each step, two
+    // concurrent sends used the same ratchet step and the receiver dropped the second as a replay.
+    const erin = await registerPhone(stack, 'erin');
+    const erinLaptop = await linkCompanion(stack, erin, 'laptop');
+    const finn = await registerPhone(stack, 'finn', { url: stack.url(1) });
+    const atErin = collect<InboundMessage>((fn) => erin.on('message', fn));
+    const atLaptop = collect<InboundMessage>((fn) => erinLaptop.on('message', fn));
+    const atFinn = collect<InboundMessage>((fn) => finn.on('message', fn));
+    const warnings = collect<{ message: string }>((fn) => {
+      erin.on('warning', fn);
+      erinLaptop.on('warning', fn);
+      finn.on('warning', fn);
+    });
+    await erin.send(finn.accountId, { text: 'hello' }); // sessions exist before the burst
+    await waitUntil(() => atFinn.length === 1, 'the first message');
+
+    const fromErin = Array.from({ length: 12 }, (_, i) => `e${i}`);
+    const fromFinn = Array.from({ length: 12 }, (_, i) => `f${i}`);
+    const sent = await Promise.all([
+      ...fromErin.map((text) => erin.send(finn.accountId, { text })),
+      ...fromFinn.map((text) => finn.send(erin.accountId, { text })),
+    ]);
+    expect(new Set(sent.map((r) => r.clientMessageId)).size).toBe(24);
+
+    await waitUntil(
+      () => atFinn.length === 13 && atErin.length === 12 && atLaptop.length === 25,
+      'every concurrent message at every device',
+    );
+    expect(atFinn.map((m) => m.text).sort()).toEqual(['hello', ...fromErin].sort());
+    expect(atErin.map((m) => m.text).sort()).toEqual([...fromFinn].sort());
+    // Erin's laptop gets Finn's messages and a sync copy of each of Erin's, 'hello' included.
+    expect(
+      atLaptop
+        .filter((m) => m.sentTo === undefined)
+        .map((m) => m.text)
+        .sort(),
+    ).toEqual([...fromFinn].sort());
+    expect(
+      atLaptop
+        .filter((m) => m.sentTo === finn.accountId)
+        .map((m) => m.text)
+        .sort(),
+    ).toEqual(['hello', ...fromErin].sort());
+    expect(warnings).toEqual([]);
+    await Promise.all([erin, erinLaptop, finn].map((c) => c.close()));
+  });
 });
