@@ -11,6 +11,7 @@ import {
   subjects,
 } from '@tandem/proto';
 import {
+  closeNats,
   connectNats,
   createLogger,
   createMetricsRegistry,
@@ -143,7 +144,7 @@ export async function startDelivery(
       draining = true;
       await handlers.drain();
       await sweeper?.stop();
-      await nats.drain();
+      await closeNats(nats);
       await ops.close();
       await redis.quit();
     },

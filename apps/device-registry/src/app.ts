@@ -1,5 +1,6 @@
 import { subjects } from '@tandem/proto';
 import {
+  closeNats,
   connectNats,
   createLogger,
   createMetricsRegistry,
@@ -148,7 +149,7 @@ export async function startRegistry(
           // Stop receiving (NATS moves new requests to the other instances), answer what arrived.
           await Promise.allSettled(handlers.subscriptions.map((sub) => sub.drain()));
           await handlers.idle();
-          await nats.drain();
+          await closeNats(nats);
         }
         await ops.close();
         await prisma.$disconnect();

@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import {
+  closeNats,
   connectNats,
   createLogger,
   createMetricsRegistry,
@@ -82,7 +83,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
       stopping ??= (async () => {
         await core.session.shutdown(config.SHUTDOWN_TIMEOUT_MS);
         await nest.close();
-        await nats.drain();
+        await closeNats(nats);
         await ops.close();
       })();
       return stopping;

@@ -29,10 +29,28 @@ export async function connectNats(options: NatsOptions): Promise<NatsConnection>
   void (async () => {
     for await (const status of nc.status()) {
       if (status.type === 'ping') continue;
-      options.logger.info({ nats: status.type }, 'nats status');
+      // A re-dial every 250 ms while NATS is away: debug, so an outage does not flood the logs
+      // (its 'disconnect' and 'reconnect' still log at info).
+      if (status.type === 'reconnecting') options.logger.debug({ nats: status.type }, 'nats status');
+      else options.logger.info({ nats: status.type }, 'nats status');
     }
   })();
   return nc;
+}
+
+/**
+ * Drains the connection (flushes what was published, lets subscriptions finish) and closes it.
+ * Never throws: while NATS is away a drain is refused ("connection disconnected") and the client
+ * would keep re-dialling, so the connection is then closed outright.
+ */
+export async function closeNats(nc: NatsConnection): Promise<void> {
+  if (nc.isClosed()) return;
+  try {
+    await nc.drain();
+  } catch {
+    // Disconnected or already draining: nothing more can be flushed.
+  }
+  if (!nc.isClosed()) await nc.close().catch(() => undefined);
 }
 
 /** True when the connection is open and the server answers a round trip within the timeout. */
