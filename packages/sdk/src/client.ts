@@ -200,6 +200,9 @@ const K = {
   pq: (id: number) => `prekey/pq/${id}`,
   trust: (accountId: string) => `trust/${accountId}`,
   seen: (serverId: string) => `seen/${serverId}`,
+  /** A message handed to the application, by (sender device, clientMessageId). */
+  seenMessage: (from: DeviceAddress, clientMessageId: string) =>
+    `seen/msg/${from.accountId}/${from.deviceId}/${clientMessageId}`,
   pending: (serverId: string) => `pending/${serverId}`,
 };
 
@@ -218,6 +221,8 @@ export class TandemClient extends Emitter<TandemEvents> {
   private sessionLock: Promise<unknown> = Promise.resolve();
   private ackBuffer: string[] = [];
   private ackTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Tail of the ack flushes, which run one at a time (close() waits for the last). */
+  private ackFlush: Promise<void> = Promise.resolve();
   private readonly now: () => number;
 
   private constructor(
@@ -639,6 +644,13 @@ export class TandemClient extends Emitter<TandemEvents> {
       await this.markSeen(d.serverId, []);
       return;
     }
+    // The server accepts a (device, clientMessageId) pair once while the copy waits in the queue;
+    // a retry that arrives after this device acknowledged it is stored again, with a new server
+    // id. The application gets such a message once: the second copy is acknowledged unread.
+    if (d.clientMessageId && (await store.get(K.seenMessage(from, d.clientMessageId)))) {
+      await this.markSeen(d.serverId, []);
+      return;
+    }
     const ciphertext = d.content.value.ciphertext;
     const senderIdentityKey = sender.identityKey;
     const pending = await this.withSessions(() =>
@@ -697,6 +709,7 @@ export class TandemClient extends Emitter<TandemEvents> {
     }
     // The session step and what it decrypted are saved together, before the copy is acknowledged.
     writes.push([K.pending(d.serverId), encodeJson(pending)]);
+    if (d.clientMessageId) writes.push([K.seenMessage(from, d.clientMessageId), encodeJson(this.now())]);
     await store.write(writes);
     return pending;
   }
@@ -797,7 +810,13 @@ export class TandemClient extends Emitter<TandemEvents> {
     if (!this.ackTimer) this.ackTimer = setTimeout(() => void this.flushAcks(), 5);
   }
 
-  private async flushAcks(): Promise<void> {
+  /** Sends the buffered acks; flushes run one after another, and never reject. */
+  private flushAcks(): Promise<void> {
+    this.ackFlush = this.ackFlush.then(() => this.flushAcksNow());
+    return this.ackFlush;
+  }
+
+  private async flushAcksNow(): Promise<void> {
     clearTimeout(this.ackTimer);
     this.ackTimer = undefined;
     while (this.ackBuffer.length) {
@@ -808,6 +827,8 @@ export class TandemClient extends Emitter<TandemEvents> {
       try {
         await conn.request('ack', { serverIds: batch });
       } catch (error) {
+        // Closed meanwhile: the copies come again after reconnecting and are acknowledged then.
+        if (this.conn !== conn || !conn.isOpen) return;
         // The server will not deliver these copies again on this connection, so an ack that
         // was lost must be sent again, or the copies would expire and their senders be told so.
         // Acknowledging is idempotent.

@@ -7,13 +7,7 @@
 // while their live push to Bob is lost — what happens in any restart when the recipient's gateway
 // reconnects after delivery has published — and the test then shows the gateway's re-drain after
 // its reconnect hands them to Bob, whose socket stayed open the whole time.
-import { type ChildProcess, spawn } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
-import { createServer, type Server, type Socket, connect as tcpConnect } from 'node:net';
-import { delimiter, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { natsReady } from '@tandem/service-kit';
-import { waitFor } from '@tandem/testkit';
 import {
   type InboundMessage,
   MemoryStore,
@@ -22,158 +16,17 @@ import {
   TandemClient,
   TandemError,
 } from '../../src/index.js';
+import {
+  logLinesSince,
+  type NatsProxy,
+  type NatsServer,
+  shutDown,
+  startNatsWithProxy,
+} from './nats-harness.js';
 import { collect, options, registerPhone, type Stack, startStack, waitUntil } from './stack.js';
 
-/** The nats-server binary: on PATH, else Debian's /usr/sbin/nats-server. */
-function findNatsServer(): string {
-  const dirs = (process.env.PATH ?? '').split(delimiter).filter(Boolean);
-  for (const candidate of [...dirs.map((d) => join(d, 'nats-server')), '/usr/sbin/nats-server']) {
-    try {
-      accessSync(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      // not here
-    }
-  }
-  throw new Error(
-    'nats-server not found on PATH or at /usr/sbin/nats-server; this test runs its own NATS server. ' +
-      'Install it (Debian/Ubuntu: apt-get install nats-server) and run the test again.',
-  );
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-/** A nats-server child process on a fixed loopback port, killed with SIGKILL and started again. */
-class NatsServer {
-  private child: ChildProcess | undefined;
-  constructor(
-    private readonly binary: string,
-    readonly port: number,
-  ) {}
-
-  get url(): string {
-    return `nats://127.0.0.1:${this.port}`;
-  }
-
-  get running(): boolean {
-    return this.child !== undefined;
-  }
-
-  /** Resolves once the server logs that it is ready (it accepts clients from then on). */
-  start(): Promise<void> {
-    if (this.child) return Promise.resolve();
-    const child = spawn(this.binary, ['-a', '127.0.0.1', '-p', String(this.port)], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    this.child = child;
-    return new Promise((resolve, reject) => {
-      let log = '';
-      const fail = (why: string) => {
-        clearTimeout(timer);
-        reject(new Error(`nats-server on port ${this.port} ${why}:\n${log}`));
-      };
-      const timer = setTimeout(() => fail('did not get ready within 10 s'), 10_000);
-      child.stderr!.on('data', (chunk: Buffer) => {
-        log += chunk.toString();
-        if (log.includes('Server is ready')) {
-          clearTimeout(timer);
-          resolve();
-        }
-      });
-      child.once('error', (err) => fail(`did not start (${err.message})`));
-      child.once('exit', (code, signal) => {
-        if (this.child === child) this.child = undefined;
-        fail(`exited (${signal ?? code})`);
-      });
-    });
-  }
-
-  /** SIGKILL: no goodbye to the clients, their sockets just break. */
-  async kill(): Promise<void> {
-    const child = this.child;
-    if (!child) return;
-    this.child = undefined;
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGKILL');
-    await exited;
-  }
-}
-
-/**
- * A TCP forwarder to the NATS server for one gateway. While held, it closes every new connection
- * at once, so that gateway stays off the bus (it keeps retrying) until `release`.
- */
-class NatsProxy {
-  private held = false;
-  private readonly sockets = new Set<Socket>();
-  private readonly server: Server;
-  port = 0;
-
-  constructor(targetPort: number) {
-    this.server = createServer((client) => {
-      if (this.held) {
-        client.destroy();
-        return;
-      }
-      const upstream = tcpConnect(targetPort, '127.0.0.1');
-      const end = () => {
-        client.destroy();
-        upstream.destroy();
-        this.sockets.delete(client);
-        this.sockets.delete(upstream);
-      };
-      for (const s of [client, upstream]) {
-        this.sockets.add(s);
-        s.on('error', end).on('close', end);
-      }
-      client.pipe(upstream);
-      upstream.pipe(client);
-    });
-  }
-
-  get url(): string {
-    return `nats://127.0.0.1:${this.port}`;
-  }
-
-  async listen(): Promise<void> {
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(0, '127.0.0.1', () => resolve());
-    });
-    this.port = (this.server.address() as { port: number }).port;
-  }
-
-  hold(): void {
-    this.held = true;
-  }
-
-  release(): void {
-    this.held = false;
-  }
-
-  close(): Promise<void> {
-    for (const s of this.sockets) s.destroy();
-    return new Promise((resolve) => this.server.close(() => resolve()));
-  }
-}
-
-interface LogLine {
-  service: string;
-  msg: string;
-  nats?: string;
-  devices?: number;
-  frame?: string;
-}
+/** Gateway 0's timeout of one request to the registry or delivery (the default 3 s only makes this slower). */
+const BUS_TIMEOUT_MS = 1_000;
 
 describe('NATS killed (SIGKILL) and restarted on the same port under a running stack', () => {
   let natsServer: NatsServer | undefined;
@@ -187,19 +40,19 @@ describe('NATS killed (SIGKILL) and restarted on the same port under a running s
   const disconnects: string[] = [];
   /** Every send that resolved (the server acknowledged it), in order. */
   const acknowledged: Array<{ text: string; result: SendResult }> = [];
-  /** Texts whose send rejected during the outage (the application sends them again later). */
-  const rejected: string[] = [];
+  /**
+   * Sends that rejected during the outage, with the clientMessageId their error named (the
+   * application sends them again later with it).
+   */
+  const rejected: Array<{ text: string; clientMessageId: string }> = [];
 
   const s = () => stack!;
-  const send = async (text: string) => {
-    const result = await alice!.send(bob!.accountId, { text });
+  const send = async (text: string, sendOptions: { clientMessageId?: string } = {}) => {
+    const result = await alice!.send(bob!.accountId, { text }, sendOptions);
     acknowledged.push({ text, result });
     return result;
   };
-  const linesSince = (mark: number): LogLine[] =>
-    s()
-      .logs.slice(mark)
-      .map((l) => JSON.parse(l) as LogLine);
+  const linesSince = (mark: number) => logLinesSince(s(), mark);
   /** Services (one entry per connection) that logged this NATS status since `mark`. */
   const natsStatus = (mark: number, type: 'disconnect' | 'reconnect') =>
     linesSince(mark)
@@ -210,11 +63,11 @@ describe('NATS killed (SIGKILL) and restarted on the same port under a running s
     (await fetch(`http://127.0.0.1:${s().gateways[i]!.ops.port}/readyz`)).status;
 
   beforeAll(async () => {
-    natsServer = new NatsServer(findNatsServer(), await freePort());
-    await natsServer.start();
-    proxy = new NatsProxy(natsServer.port);
-    await proxy.listen();
-    stack = await startStack({ natsUrl: natsServer.url }); // gateway 0: NATS directly
+    ({ natsServer, proxy } = await startNatsWithProxy());
+    stack = await startStack({
+      natsUrl: natsServer.url, // gateway 0: NATS directly
+      gatewayEnv: { BUS_TIMEOUT_MS: String(BUS_TIMEOUT_MS) },
+    });
     await stack.startGateway({ natsUrl: proxy.url }); // gateway 1: NATS through the proxy
     alice = await registerPhone(stack, 'alice');
     bob = await registerPhone(stack, 'bob', { url: stack.url(1), store: bobStore });
@@ -225,31 +78,7 @@ describe('NATS killed (SIGKILL) and restarted on the same port under a running s
   }, 30_000);
 
   afterAll(async () => {
-    // Every NATS connection of the stack: the services keep reconnecting forever, so one left open
-    // after the server is gone would keep this process alive.
-    const connections = () =>
-      stack
-        ? [...stack.gateways.map((g) => g.nats), stack.registry.nats, stack.delivery.nats, stack.nats.nc]
-        : [];
-    try {
-      // The services and clients shut down gracefully only with NATS there and every connection
-      // back on it (a drain started while a connection is still re-dialling fails).
-      proxy?.release();
-      if (natsServer && !natsServer.running) await natsServer.start();
-      await waitFor(
-        async () => (await Promise.all(connections().map((nc) => natsReady(nc)))).every(Boolean),
-        {
-          timeoutMs: 10_000,
-          what: 'every NATS connection to be back before shutting down',
-        },
-      );
-      await Promise.allSettled([alice?.close(), bob?.close()]);
-      await stack?.close();
-    } finally {
-      await Promise.allSettled(connections().map((nc) => (nc.isClosed() ? undefined : nc.close())));
-      await natsServer?.kill();
-      await proxy?.close();
-    }
+    await shutDown({ stack, clients: [alice, bob], natsServer, proxy });
   }, 30_000);
 
   it('delivers every message acknowledged before the kill to Bob exactly once, with a delivered receipt to Alice', async () => {
@@ -263,7 +92,7 @@ describe('NATS killed (SIGKILL) and restarted on the same port under a running s
     );
   });
 
-  it("while NATS is down, send() rejects with the gateway's retryable TIMEOUT after its one bounded retry, and no device socket drops", async () => {
+  it("while NATS is down, send() rejects with the gateway's retryable TIMEOUT after the gateway's one retry and the SDK's three repeats, naming its clientMessageId, and no device socket drops", async () => {
     const mark = s().logs.length;
     proxy!.hold(); // refuse new connections: once cut, Bob's gateway stays off the bus until released
     await natsServer!.kill();
@@ -276,26 +105,30 @@ describe('NATS killed (SIGKILL) and restarted on the same port under a running s
     }, 'every service to log its NATS disconnect');
     expect(await readyz(0)).toBe(503);
 
-    const busTimeoutMs = s().gateway.core.config.BUS_TIMEOUT_MS;
-    for (const text of ['outage 1', 'outage 2']) {
-      const started = Date.now();
-      const error = await alice!.send(bob!.accountId, { text }).then(
-        () => undefined,
-        (e: unknown) => e,
-      );
-      const elapsed = Date.now() - started;
-      // The gateway answered (not the SDK's own 15 s request timeout): delivery.accept timed out
-      // twice (the gateway retries once), and the device is told to retry after a second.
-      expect(error).toBeInstanceOf(TandemError);
-      expect(error).toMatchObject({
-        code: 'TIMEOUT',
-        message: 'a service did not answer in time',
-        extra: { retryAfterMs: 1000 },
-      });
-      expect(elapsed).toBeGreaterThanOrEqual(2 * busTimeoutMs - 50);
-      rejected.push(text);
-    }
-    // The SDK does not retry a send by itself, and the sockets are untouched by the NATS outage.
+    expect(s().gateway.core.config.BUS_TIMEOUT_MS).toBe(BUS_TIMEOUT_MS);
+    // Two sends at once (each takes the SDK's whole repeat schedule).
+    await Promise.all(
+      ['outage 1', 'outage 2'].map(async (text) => {
+        const started = Date.now();
+        const error = await alice!.send(bob!.accountId, { text }).then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+        const elapsed = Date.now() - started;
+        // The gateway answered (not the SDK's own 15 s request timeout): delivery.accept timed out
+        // twice (the gateway retries once), and the device is told to retry after a second; the
+        // SDK sent the same request three more times, a second apart, with the same outcome.
+        expect(error).toBeInstanceOf(TandemError);
+        expect(error).toMatchObject({
+          code: 'TIMEOUT',
+          message: 'a service did not answer in time',
+          extra: { retryAfterMs: 1000, clientMessageId: expect.stringMatching(/^[A-Za-z0-9_-]{1,64}$/) },
+        });
+        expect(elapsed).toBeGreaterThanOrEqual(4 * 2 * BUS_TIMEOUT_MS + 3 * 1000 - 100);
+        rejected.push({ text, clientMessageId: (error as TandemError).extra.clientMessageId! });
+      }),
+    );
+    // The sockets are untouched by the NATS outage.
     expect(alice!.connected && bob!.connected).toBe(true);
     expect(disconnects).toEqual([]);
     expect(toBob).toHaveLength(3);
@@ -303,10 +136,10 @@ describe('NATS killed (SIGKILL) and restarted on the same port under a running s
       linesSince(mark).filter(
         (l) => l.service === 'gateway' && l.msg === 'request failed' && l.frame === 'send',
       ),
-    ).toHaveLength(2);
+    ).toHaveLength(2 * 4);
   }, 30_000);
 
-  it("a send in flight when NATS comes back resolves through the gateway's retry, once the services have reconnected", async () => {
+  it("a send in flight when NATS comes back resolves (by the gateway's retry, else an SDK repeat) once the services have reconnected", async () => {
     const aliceOnGateway = s().gateway.core.connections.getDevice(alice!.accountId, alice!.deviceId)!;
     const inFlight = send('in flight across the restart');
     inFlight.catch(() => undefined); // awaited below; no unhandled rejection if the test fails first
@@ -334,8 +167,11 @@ describe('NATS killed (SIGKILL) and restarted on the same port under a running s
     expect(await readyz(1)).toBe(503);
   }, 30_000);
 
-  it("after the restart the application re-sends what was rejected, and every send is acknowledged while Bob's gateway is still off the bus", async () => {
-    for (const text of rejected) await send(text); // a new send: the SDK gives it a new clientMessageId
+  it("after the restart the application re-sends what was rejected with the clientMessageId its error named, and every send is acknowledged while Bob's gateway is still off the bus", async () => {
+    rejected.sort((x, y) => x.text.localeCompare(y.text));
+    for (const { text, clientMessageId } of rejected) {
+      expect((await send(text, { clientMessageId })).clientMessageId).toBe(clientMessageId);
+    }
     await send('after the restart');
     // Bob's gateway is still off the bus: the live pushes of these copies went nowhere.
     expect(toBob).toHaveLength(3);

@@ -37,8 +37,11 @@ export interface Stack {
   /** Every log line every service wrote, as JSON text. */
   logs: string[];
   url(i?: number): string;
-  /** Starts one more gateway; `natsUrl` connects it elsewhere than the stack's NATS (e.g. a proxy to it). */
-  startGateway(options?: { natsUrl?: string }): Promise<GatewayApp>;
+  /**
+   * Starts one more gateway; `natsUrl` connects it elsewhere than the stack's NATS (e.g. a proxy to
+   * it), `env` adds to (or overrides) its configuration, e.g. { BUS_TIMEOUT_MS: '1000' }.
+   */
+  startGateway(options?: { natsUrl?: string; env?: Record<string, string> }): Promise<GatewayApp>;
   /** Stops delivery abruptly-but-cleanly and starts a new instance on the same Redis. */
   restartDelivery(): Promise<void>;
   close(): Promise<void>;
@@ -48,6 +51,8 @@ export async function startStack(
   options: {
     deliveryEnv?: Record<string, string>;
     registryEnv?: Record<string, string>;
+    /** Configuration of every gateway this call starts (startGateway's `env` for one more). */
+    gatewayEnv?: Record<string, string>;
     gateways?: number;
     /** Level of the captured service logs (debug by default, so scans see everything). */
     logLevel?: 'debug' | 'info';
@@ -99,7 +104,7 @@ export async function startStack(
     });
   let delivery = await startDelivery(deliveryConfig(), { logger: capture('delivery') });
   const gateways: GatewayApp[] = [];
-  const startOne = async (gatewayOptions: { natsUrl?: string } = {}) => {
+  const startOne = async (gatewayOptions: { natsUrl?: string; env?: Record<string, string> } = {}) => {
     const g = await startGateway(
       loadGatewayConfig({
         ...common,
@@ -108,13 +113,14 @@ export async function startStack(
         HOST: '127.0.0.1',
         GATEWAY_REALM: 'e2e.test',
         SHUTDOWN_TIMEOUT_MS: '3000',
+        ...gatewayOptions.env,
       }),
       { logger: capture('gateway') },
     );
     gateways.push(g);
     return g;
   };
-  for (let i = 0; i < (options.gateways ?? 1); i++) await startOne();
+  for (let i = 0; i < (options.gateways ?? 1); i++) await startOne({ env: options.gatewayEnv });
   const stack: Stack = {
     db,
     redis,
