@@ -203,6 +203,9 @@ const K = {
   /** A message handed to the application, by (sender device, clientMessageId). */
   seenMessage: (from: DeviceAddress, clientMessageId: string) =>
     `seen/msg/${from.accountId}/${from.deviceId}/${clientMessageId}`,
+  /** A receipt reported to the application, by (message, recipient device, kind). */
+  seenReceipt: (clientMessageId: string, device: DeviceAddress, kind: string) =>
+    `seen/rcpt/${clientMessageId}/${device.accountId}/${device.deviceId}/${kind}`,
   pending: (serverId: string) => `pending/${serverId}`,
 };
 
@@ -215,6 +218,8 @@ export class TandemClient extends Emitter<TandemEvents> {
   private wantConnected = false;
   private reconnectAttempt = 0;
   private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Bumped by close(): a connect() still opening a socket from before then drops it. */
+  private generation = 0;
   private readonly trustCache = new Map<string, TrustRecord>();
   private inbound: Promise<void> = Promise.resolve();
   /** Tail of the session lock: see `withSessions`. */
@@ -453,10 +458,16 @@ export class TandemClient extends Emitter<TandemEvents> {
   async connect(): Promise<void> {
     this.wantConnected = true;
     if (this.conn?.isOpen) return;
+    const generation = this.generation;
     const conn = await Connection.open(this.options.url, {
       WebSocket: this.options.WebSocket,
       requestTimeoutMs: this.options.requestTimeoutMs,
     });
+    if (generation !== this.generation) {
+      // close() was called while the socket opened (e.g. during an automatic reconnect).
+      conn.close(1000, 'client closed');
+      return;
+    }
     this.attach(conn);
     try {
       await this.authenticate(conn);
@@ -482,6 +493,7 @@ export class TandemClient extends Emitter<TandemEvents> {
   /** Closes the connection and stops reconnecting. */
   async close(): Promise<void> {
     this.wantConnected = false;
+    this.generation++;
     clearTimeout(this.reconnectTimer);
     await this.flushAcks();
     await this.inbound;
@@ -626,13 +638,20 @@ export class TandemClient extends Emitter<TandemEvents> {
     }
     if (d.content.case === 'receipt') {
       const r = d.content.value;
-      await this.emitAsync('receipt', {
-        kind: r.kind === ReceiptKind.EXPIRED ? 'expired' : 'delivered',
-        clientMessageId: r.clientMessageId,
-        device: { accountId: r.recipient!.accountId, deviceId: r.recipient!.deviceId },
-        atMs: Number(r.timestampMs),
-      });
-      await this.markSeen(d.serverId, []);
+      const kind = r.kind === ReceiptKind.EXPIRED ? 'expired' : 'delivered';
+      const device = { accountId: r.recipient!.accountId, deviceId: r.recipient!.deviceId };
+      // A message stored twice (a retry after the first copy had left the queue) yields two
+      // receipts for one device: the application hears of each (message, device, kind) once.
+      const once = K.seenReceipt(r.clientMessageId, device, kind);
+      if (!(await store.get(once))) {
+        await this.emitAsync('receipt', {
+          kind,
+          clientMessageId: r.clientMessageId,
+          device,
+          atMs: Number(r.timestampMs),
+        });
+      }
+      await this.markSeen(d.serverId, [[once, encodeJson(this.now())]]);
       return;
     }
     if (d.content.case !== 'envelope' || !d.sender) return;
@@ -890,12 +909,19 @@ export class TandemClient extends Emitter<TandemEvents> {
     }
     const sentAtMs = BigInt(this.now());
     const data = { text: message.text ?? '', data: message.data ?? new Uint8Array(), sentAtMs };
-    return this.sendContents(
-      to,
-      clientMessageId,
-      { body: { case: 'data', value: data } },
-      { body: { case: 'sent', value: { destinationAccountId: to, clientMessageId, message: data } } },
-    );
+    try {
+      return await this.sendContents(
+        to,
+        clientMessageId,
+        { body: { case: 'data', value: data } },
+        { body: { case: 'sent', value: { destinationAccountId: to, clientMessageId, message: data } } },
+      );
+    } catch (error) {
+      // Whatever failed (not connected, a device-list fetch, the send itself), the id goes with it.
+      throw error instanceof TandemError && error.extra.clientMessageId === undefined
+        ? new TandemError(error.code, error.message, { ...error.extra, clientMessageId })
+        : error;
+    }
   }
 
   private async sendContents(
