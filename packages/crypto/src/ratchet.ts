@@ -236,6 +236,7 @@ export function ratchetEncrypt(
   plaintext: Uint8Array,
   extraAd: Uint8Array = new Uint8Array(0),
 ): { state: SessionState; message: Uint8Array } {
+  assertBytes('extraAd', extraAd);
   const out = ratchetEncryptPrefixed(state, plaintext, extraAd);
   return { state: out.state, message: out.bytes.subarray(extraAd.length) };
 }

@@ -127,6 +127,9 @@ describe('Double Ratchet', () => {
     expect(new TextDecoder().decode(ratchetDecrypt(b, message, prefix).plaintext)).toBe('prefixed');
     expectCryptoError(() => ratchetDecrypt(b, message, Uint8Array.of(1, 2, 4)), 'DECRYPT_FAILED');
     expectCryptoError(() => ratchetDecrypt(b, message), 'DECRYPT_FAILED');
+    // Bad input is named by the caller's parameter.
+    expectCryptoError(() => ratchetEncrypt(a, text('x'), 'ad' as never), 'INVALID_ARGUMENT', 'extraAd');
+    expectCryptoError(() => ratchetEncryptPrefixed(a, text('x'), [1] as never), 'INVALID_ARGUMENT', 'prefix');
   });
 
   it('handles out-of-order messages across chains and rejects duplicates', () => {
