@@ -11,10 +11,10 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/glob
 import type { InboundMessage, ReceiptEvent, SendResult, TandemClient } from '../../src/index.js';
 import {
   logLinesSince,
-  type NatsProxy,
   type NatsServer,
   shutDown,
   startNatsWithProxy,
+  type TcpProxy,
 } from './nats-harness.js';
 import { collect, registerPhone, type Stack, startStack, waitUntil } from './stack.js';
 
@@ -27,7 +27,7 @@ const CUT_TEXT = 'acknowledged while the gateway is off the bus';
 
 describe("an ack lost while the recipient's gateway is off NATS", () => {
   let natsServer: NatsServer | undefined;
-  let proxy: NatsProxy | undefined;
+  let proxy: TcpProxy | undefined;
   let stack: Stack | undefined;
   let alice: TandemClient | undefined;
   let bob: TandemClient | undefined;

@@ -4,7 +4,8 @@
 //
 // - NatsServer: a nats-server child process on a free loopback port, SIGKILLed and started again
 //   on the same port.
-// - NatsProxy: a TCP forwarder one gateway connects through. It can refuse new connections (hold),
+// - TcpProxy: a TCP forwarder one gateway connects through (or a device to its gateway). It can
+//   refuse new connections (hold), accept them but forward nothing until released (stall),
 //   break the open ones (cut) and discard what NATS sends to the gateway while the gateway's own
 //   bytes still reach NATS (discardFromServer): requests then reach the services, which act on
 //   them, but their replies never arrive.
@@ -110,36 +111,54 @@ export class NatsServer {
 }
 
 /**
- * A TCP forwarder to the NATS server for one gateway. While held, it closes every new connection
- * at once, so that gateway stays off the bus (it keeps retrying) until `release`.
+ * A TCP forwarder to a port on 127.0.0.1 (the NATS server for one gateway, or a gateway for one
+ * device). While held, it closes every new connection at once, so that gateway stays off the bus
+ * (it keeps retrying) until `release`. While stalled, it accepts new connections but forwards
+ * nothing (the client's handshake hangs) until `release`.
  */
-export class NatsProxy {
+export class TcpProxy {
   private held = false;
+  private stalling = false;
   private discarding = false;
-  /** Open connections, as [from the gateway, to NATS] pairs. */
+  /** Connections accepted while stalling, waiting for `release`. */
+  private readonly waiting = new Set<Socket>();
+  /** Open connections, as [from the client, to the target] pairs. */
   private readonly pairs = new Set<[Socket, Socket]>();
   private readonly server: Server;
   port = 0;
+  /** Forwarded connections that have ended since the proxy started. */
+  ended = 0;
 
-  constructor(targetPort: number) {
+  constructor(private readonly targetPort: number) {
     this.server = createServer((client) => {
       if (this.held) {
         client.destroy();
         return;
       }
-      const upstream = tcpConnect(targetPort, '127.0.0.1');
-      const pair: [Socket, Socket] = [client, upstream];
-      const end = () => {
-        client.destroy();
-        upstream.destroy();
-        this.pairs.delete(pair);
-      };
-      this.pairs.add(pair);
-      for (const s of pair) s.on('error', end).on('close', end);
-      client.pipe(upstream);
-      upstream.on('data', (chunk: Buffer) => {
-        if (!this.discarding) client.write(chunk);
-      });
+      if (this.stalling) {
+        client.pause(); // what it sends waits in the socket until forwarded
+        client.on('error', () => undefined).on('close', () => this.waiting.delete(client));
+        this.waiting.add(client);
+        return;
+      }
+      this.forward(client);
+    });
+  }
+
+  private forward(client: Socket): void {
+    if (client.destroyed) return;
+    const upstream = tcpConnect(this.targetPort, '127.0.0.1');
+    const pair: [Socket, Socket] = [client, upstream];
+    const end = () => {
+      client.destroy();
+      upstream.destroy();
+      if (this.pairs.delete(pair)) this.ended++;
+    };
+    this.pairs.add(pair);
+    for (const s of pair) s.on('error', end).on('close', end);
+    client.pipe(upstream);
+    upstream.on('data', (chunk: Buffer) => {
+      if (!this.discarding) client.write(chunk);
     });
   }
 
@@ -165,8 +184,24 @@ export class NatsProxy {
     this.held = true;
   }
 
+  /** Accepts new connections from now on but forwards nothing until `release`. */
+  stall(): void {
+    this.stalling = true;
+  }
+
+  /** Connections accepted while stalled and not yet forwarded. */
+  get stalled(): number {
+    return this.waiting.size;
+  }
+
+  /** Ends a hold or a stall; stalled connections are forwarded now. */
   release(): void {
     this.held = false;
+    this.stalling = false;
+    for (const client of [...this.waiting]) {
+      this.waiting.delete(client);
+      this.forward(client);
+    }
   }
 
   /** How many times `cut` broke an open connection. */
@@ -210,16 +245,19 @@ export class NatsProxy {
 
   close(): Promise<void> {
     this.held = false;
+    this.stalling = false;
     this.discarding = false;
+    for (const client of this.waiting) client.destroy();
+    this.waiting.clear();
     this.cut();
     return new Promise((resolve) => this.server.close(() => resolve()));
   }
 }
 
 /** A private NATS server and a proxy to it, for one test file. */
-export async function startNatsWithProxy(): Promise<{ natsServer: NatsServer; proxy: NatsProxy }> {
+export async function startNatsWithProxy(): Promise<{ natsServer: NatsServer; proxy: TcpProxy }> {
   const natsServer = await NatsServer.start();
-  const proxy = new NatsProxy(natsServer.port);
+  const proxy = new TcpProxy(natsServer.port);
   await proxy.listen();
   return { natsServer, proxy };
 }
@@ -235,7 +273,7 @@ export async function shutDown(parts: {
   stack?: Stack | undefined;
   clients?: Array<TandemClient | undefined>;
   natsServer?: NatsServer | undefined;
-  proxy?: NatsProxy | undefined;
+  proxy?: TcpProxy | undefined;
 }): Promise<void> {
   const { stack, natsServer, proxy } = parts;
   const connections = () =>

@@ -18,10 +18,10 @@ import {
 } from '../../src/index.js';
 import {
   logLinesSince,
-  type NatsProxy,
   type NatsServer,
   shutDown,
   startNatsWithProxy,
+  type TcpProxy,
 } from './nats-harness.js';
 import { collect, options, registerPhone, type Stack, startStack, waitUntil } from './stack.js';
 
@@ -30,7 +30,7 @@ const BUS_TIMEOUT_MS = 1_000;
 
 describe('NATS killed (SIGKILL) and restarted on the same port under a running stack', () => {
   let natsServer: NatsServer | undefined;
-  let proxy: NatsProxy | undefined;
+  let proxy: TcpProxy | undefined;
   let stack: Stack | undefined;
   let alice: TandemClient | undefined;
   let bob: TandemClient | undefined;

@@ -17,10 +17,10 @@ import { type InboundMessage, type ReceiptEvent, type TandemClient, TandemError 
 import {
   framesReceived,
   logLinesSince,
-  type NatsProxy,
   type NatsServer,
   shutDown,
   startNatsWithProxy,
+  type TcpProxy,
 } from './nats-harness.js';
 import { collect, registerPhone, type Stack, startStack, waitUntil } from './stack.js';
 
@@ -31,7 +31,7 @@ const ALICES = 1;
 
 describe("send() when delivery stored the message but the replies to the sender's gateway were lost", () => {
   let natsServer: NatsServer | undefined;
-  let proxy: NatsProxy | undefined;
+  let proxy: TcpProxy | undefined;
   let stack: Stack | undefined;
   let alice: TandemClient | undefined;
   let bob: TandemClient | undefined;
