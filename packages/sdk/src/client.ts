@@ -918,7 +918,7 @@ export class TandemClient extends Emitter<TandemEvents> {
       );
     } catch (error) {
       // Whatever failed (not connected, a device-list fetch, the send itself), the id goes with it.
-      throw error instanceof TandemError && error.extra.clientMessageId === undefined
+      throw error instanceof TandemError
         ? new TandemError(error.code, error.message, { ...error.extra, clientMessageId })
         : error;
     }
@@ -964,7 +964,7 @@ export class TandemClient extends Emitter<TandemEvents> {
           own.map((d) => [`${self.accountId}/${d.deviceId}`, d.registrationId] as const),
         ),
       );
-      const result = await this.sendIdempotent(conn, clientMessageId, {
+      const result = await this.sendIdempotent(conn, {
         clientMessageId,
         recipientAccountId: to,
         copies: envelopes.map((e) => ({
@@ -1007,25 +1007,17 @@ export class TandemClient extends Emitter<TandemEvents> {
    * outcome is unknown — no answer in time, or the server briefly unavailable — up to
    * SEND_RETRIES times on the same open connection. Accepting is idempotent on (device,
    * clientMessageId), so a repeat of a request that was in fact stored returns the same server
-   * ids instead of queuing a second copy. A failure that remains names the clientMessageId, so
-   * the application can retry the same way.
+   * ids instead of queuing a second copy. (`send` adds the clientMessageId to a failure that
+   * remains, so the application can retry the same way.)
    */
-  private async sendIdempotent(
-    conn: Connection,
-    clientMessageId: string,
-    request: Body<'send'>,
-  ): Promise<Reply<'send'>> {
+  private async sendIdempotent(conn: Connection, request: Body<'send'>): Promise<Reply<'send'>> {
     for (let retry = 0; ; retry++) {
       try {
         return await conn.request('send', request);
       } catch (error) {
         const unknownOutcome =
           error instanceof TandemError && (UNKNOWN_OUTCOME as readonly string[]).includes(error.code);
-        if (!unknownOutcome || retry >= SEND_RETRIES || !conn.isOpen) {
-          throw error instanceof TandemError
-            ? new TandemError(error.code, error.message, { ...error.extra, clientMessageId })
-            : error;
-        }
+        if (!unknownOutcome || retry >= SEND_RETRIES || !conn.isOpen) throw error;
         const wait = Math.min(error.extra.retryAfterMs ?? 250 * 2 ** retry, 5_000);
         await new Promise((resolve) => setTimeout(resolve, wait));
       }
