@@ -272,8 +272,13 @@ export class SessionService {
           return { code: ErrorCode.FORBIDDEN, message: 'socket is waiting for a link' };
         return undefined;
       case 'authenticating':
+        // The documented answer (docs/protocol.md, "Socket states"): the socket is not
+        // authenticated yet; the client waits for the answer to its authenticate and sends again.
         if (kind === 'ping') return undefined;
-        return { code: ErrorCode.FORBIDDEN, message: 'authentication in progress' };
+        return {
+          code: ErrorCode.UNAUTHENTICATED,
+          message: 'authentication in progress: wait for the answer to authenticate, then send again',
+        };
       case 'unauthenticated':
         if (!UNAUTHENTICATED_CLIENT_CASES.has(kind))
           return { code: ErrorCode.UNAUTHENTICATED, message: 'authenticate first' };

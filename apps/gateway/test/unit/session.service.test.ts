@@ -31,7 +31,10 @@ import { framesOf, makeOutbound, silentLogger } from '../helpers/unit-kit.js';
 
 const ACCOUNT = 'cccccccc-0000-4000-8000-000000000000';
 
-function setup(env: Record<string, string> = {}, authResult?: DeviceIdentity | Error) {
+function setup(
+  env: Record<string, string> = {},
+  authResult?: DeviceIdentity | Error | Promise<DeviceIdentity>,
+) {
   const config = loadGatewayConfig({
     AUTH_TIMEOUT_MS: '40',
     FRAME_RATE_BURST: '5',
@@ -60,7 +63,7 @@ function setup(env: Record<string, string> = {}, authResult?: DeviceIdentity | E
   const auth = {
     authenticate: async () => {
       if (authResult instanceof Error) throw authResult;
-      return authResult ?? { accountId: ACCOUNT, deviceId: 2, isPrimary: false };
+      return (await authResult) ?? { accountId: ACCOUNT, deviceId: 2, isPrimary: false };
     },
   } as unknown as AuthService;
   const lists = new DeviceListCache({ getDeviceLists: async () => new Map() }, 10);
@@ -157,6 +160,30 @@ describe('SessionService', () => {
     conn.close(1000, 'bye');
     expect((await metrics.authenticated.get()).values[0]!.value).toBe(0);
     expect((await metrics.connections.get()).values[0]!.value).toBe(0);
+  });
+
+  it('answers UNAUTHENTICATED (wait for the authenticate answer) to frames sent while authentication is in progress', async () => {
+    let finish!: (d: DeviceIdentity) => void;
+    const pending = new Promise<DeviceIdentity>((r) => {
+      finish = r;
+    });
+    const { send, answers, settle, conn } = setup({}, pending);
+    const auth = send(authenticate);
+    await settle();
+    expect(conn.state.kind).toBe('authenticating');
+    const during = send(prekeyCount);
+    const pingDuring = send(ping);
+    await settle();
+    const answer = answers(during)[0];
+    expect(codeOf(answer)).toBe(ErrorCode.UNAUTHENTICATED);
+    expect(answer?.body.case === 'error' && answer.body.value.message).toMatch(
+      /wait for the answer to authenticate/,
+    );
+    expect(answers(pingDuring).map((f) => f.body.case)).toEqual(['pong']);
+    finish({ accountId: ACCOUNT, deviceId: 2, isPrimary: false });
+    await settle();
+    expect(answers(auth)[0]!.body.case).toBe('authenticated');
+    conn.close(1000, 'done');
   });
 
   it('closes with 4001 after AUTH_FAILED, but keeps the socket when the registry is merely slow', async () => {
