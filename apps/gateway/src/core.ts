@@ -61,6 +61,7 @@ export function createGatewayCore(d: CoreDeps): GatewayCore {
     drainBufferLowWater: Math.floor(config.MAX_BUFFERED_BYTES / 4),
     drainStallMs: config.HEARTBEAT_TIMEOUT_MS,
     maxPendingLive: 256,
+    forwardedWindow: 512,
   });
   const auth = new AuthService(registry, d.verifier, clock, {
     realm: config.GATEWAY_REALM,

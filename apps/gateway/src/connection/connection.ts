@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { BusSubscription } from '../bus/bus.js';
 import type { TokenBucket } from '../limits/token-bucket.js';
 import { ViolationCounter } from '../limits/token-bucket.js';
+import { ForwardedWindow } from './forwarded-window.js';
 import type { SocketPort } from './socket.js';
 
 /** The device a socket has proven to be. */
@@ -49,9 +50,16 @@ export class Connection {
   badFrames = 0;
   /** Requests being processed right now. */
   inFlight = 0;
-  /** Highest delivery seq forwarded on this socket (drain + live), to drop live duplicates of drained copies. */
-  highestSeq = 0n;
-  /** True while the backlog is being drained; live copies are still forwarded (deduplicated by seq). */
+  /**
+   * Drain cursor: every copy queued with a seq <= this was forwarded by a drain (a drain reads the
+   * queue in seq order and delivery assigns seqs atomically and increasing per device). Later
+   * drains (after a NATS reconnect, or when the stuck-copy sweep finds a copy never pushed) page
+   * from here; live copies are not deduplicated by it (they may arrive in any seq order).
+   */
+  drainedThrough = 0n;
+  /** Server ids of the copies last forwarded here; undefined until the first forward. */
+  forwarded: ForwardedWindow | undefined;
+  /** True while the backlog is being drained; live copies are held meanwhile. */
   draining = false;
   /** When the socket became a device (kept after close, for accounting). */
   authenticatedAt: number | undefined;
@@ -97,6 +105,20 @@ export class Connection {
     }
     this.socket.send(bytes);
     return true;
+  }
+
+  /**
+   * Records that the copy `serverId` is forwarded now; false when it was among the last
+   * `windowSize` copies forwarded here (then it must not be sent again).
+   */
+  markForwarded(serverId: string, windowSize: number): boolean {
+    this.forwarded ??= new ForwardedWindow(windowSize);
+    return this.forwarded.add(serverId);
+  }
+
+  /** Whether the copy `serverId` is known to have been forwarded on this socket. */
+  wasForwarded(serverId: string, seq: bigint): boolean {
+    return seq <= this.drainedThrough || this.forwarded?.has(serverId) === true;
   }
 
   /** Records a rate-limit violation; true when the socket should now be closed. */

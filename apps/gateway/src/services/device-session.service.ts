@@ -27,6 +27,14 @@ export interface SessionPolicy {
   drainStallMs: number;
   /** Live copies held while the backlog drains; past it the drain makes one more pass instead. */
   maxPendingLive: number;
+  /**
+   * Server ids remembered per socket to forward each copy once (ForwardedWindow). Keep it at
+   * least 2 × maxPendingLive: a held live copy that the drain also forwarded came in the drain's
+   * last pages (more live copies than maxPendingLive overflow the hold and cause another pass),
+   * so its id is still in the window at the hand-over. Past the window a duplicate can reach the
+   * client, which drops it by server id.
+   */
+  forwardedWindow: number;
 }
 
 interface DrainState {
@@ -34,13 +42,6 @@ interface DrainState {
   overflow: boolean;
 }
 
-/**
- * A socket becoming a device: subscribe the device's inbox FIRST (and flush, so NATS has the
- * interest), tell other holders of the device to let go (displace), then drain the backlog from
- * delivery in pages, forward copies, and push queue_empty. Live copies arriving during the drain
- * are held and forwarded afterwards unless the drain already forwarded them (seq <= the highest
- * drained seq); the client also drops duplicates by server id.
- */
 /** The text of the DEVICE_REVOKED error a revoked device is sent, by reason. */
 const REVOKED_MESSAGES: Record<RevokeReason, string> = {
   [RevokeReason.UNSPECIFIED]: 'device was unlinked',
@@ -49,6 +50,18 @@ const REVOKED_MESSAGES: Record<RevokeReason, string> = {
   [RevokeReason.PRIMARY_INACTIVE]: 'device was unlinked because the primary was not seen for too long',
 };
 
+/**
+ * A socket becoming a device: subscribe the device's inbox FIRST (and flush, so NATS has the
+ * interest), tell other holders of the device to let go (displace), then drain the backlog from
+ * delivery in pages (by seq, from the connection's drain cursor), forward copies, and push
+ * queue_empty. Live copies arriving during the drain are held and forwarded afterwards.
+ *
+ * Every copy — drained or live, in whatever seq order it arrives — is forwarded unless its server
+ * id is among the last `forwardedWindow` ids forwarded on the socket. Order is not the gateway's
+ * business: copies of one device may reach it out of seq order (two delivery instances publishing
+ * for one device, scripts re-run after NOSCRIPT), and the client restores order from seq. The
+ * client also drops duplicates by server id.
+ */
 export class DeviceSessionService {
   private readonly drains = new WeakMap<Connection, DrainState>();
   /** Drains in progress, awaited by graceful shutdown. */
@@ -104,9 +117,10 @@ export class DeviceSessionService {
   }
 
   /**
-   * Drains again from the highest seq forwarded (after a NATS reconnect: live pushes published
-   * while the connection was down were missed, but the copies are still queued). Live copies are
-   * held meanwhile as during the first drain.
+   * Drains again from the connection's drain cursor (after a NATS reconnect, live pushes published
+   * while the connection was down were missed, but the copies are still queued; the stuck-copy
+   * sweep does the same for a copy whose push never came). Copies already forwarded are skipped by
+   * server id; live copies are held meanwhile as during the first drain.
    */
   redrain(conn: Connection): void {
     if (conn.isClosed || !conn.device || conn.draining) return;
@@ -158,12 +172,12 @@ export class DeviceSessionService {
       else drain.overflow = true;
       return;
     }
-    if (copy.seq <= conn.highestSeq) return; // already forwarded by the drain
     this.forward(conn, copy);
   }
 
+  /** Pushes `copy` unless its server id was forwarded on this socket already. */
   private forward(conn: Connection, copy: Deliver): void {
-    if (copy.seq > conn.highestSeq) conn.highestSeq = copy.seq;
+    if (!conn.markForwarded(copy.serverId, this.policy.forwardedWindow)) return;
     this.outbound.push(conn, { case: 'deliver', value: copy });
   }
 
@@ -182,7 +196,8 @@ export class DeviceSessionService {
       conn.draining = false;
       const held = state.pending.sort((a, b) => (a.seq < b.seq ? -1 : a.seq > b.seq ? 1 : 0));
       state.pending = [];
-      for (const copy of held) if (copy.seq > conn.highestSeq) this.forward(conn, copy);
+      // Regardless of seq: a held copy is new unless its server id was forwarded (by the drain).
+      for (const copy of held) this.forward(conn, copy);
       this.outbound.push(conn, { case: 'queueEmpty', value: create(QueueEmptySchema, {}) });
     } catch (err) {
       if (conn.isClosed) return;
@@ -196,8 +211,11 @@ export class DeviceSessionService {
       if (conn.isClosed) return;
       await this.waitForBuffer(conn);
       if (conn.isClosed) return;
-      const page = await this.fetchPage(device, conn.highestSeq);
-      for (const copy of page.items) if (copy.seq > conn.highestSeq) this.forward(conn, copy);
+      const page = await this.fetchPage(device, conn.drainedThrough);
+      for (const copy of page.items) this.forward(conn, copy);
+      const last = page.items.at(-1);
+      // Pages are in increasing seq after the cursor: everything queued up to `last` is forwarded.
+      if (last && last.seq > conn.drainedThrough) conn.drainedThrough = last.seq;
       if (!page.more || page.items.length === 0) return;
     }
   }

@@ -40,7 +40,7 @@ class Queue {
   };
 }
 
-function setup(queue: Queue) {
+function setup(queue: Queue, policy: { maxPendingLive?: number; forwardedWindow?: number } = {}) {
   const bus = new FakeBus();
   const { outbound } = makeOutbound();
   const connections = new ConnectionRegistry();
@@ -56,6 +56,8 @@ function setup(queue: Queue) {
       drainBufferLowWater: 1 << 20,
       drainStallMs: 1000,
       maxPendingLive: 2,
+      forwardedWindow: 4,
+      ...policy,
     },
   );
   return { bus, svc, connections };
@@ -136,6 +138,87 @@ describe('DeviceSessionService', () => {
     );
     expect(seqs).toEqual([1, 2, 3, 4, 'queueEmpty']);
     expect(queue.fetches).toEqual([0n, 1n]);
+  });
+
+  const delivered = (frames: ReturnType<typeof framesOf>) =>
+    frames.map((f) => (f.body.case === 'deliver' ? Number(f.body.value.seq) : f.body.case));
+
+  it('forwards a live copy whose seq is lower than one already forwarded (out-of-order arrival)', async () => {
+    const { bus, svc } = setup(new Queue([], 2));
+    const { conn, socket } = makeConnection();
+    await svc.attach(conn, device);
+    svc.startDrain(conn);
+    await settle(svc);
+    pushLive(bus, copy(7));
+    pushLive(bus, copy(5)); // stored before 7, published after it (another delivery instance)
+    pushLive(bus, copy(6));
+    expect(delivered(framesOf(socket))).toEqual(['queueEmpty', 7, 5, 6]);
+  });
+
+  it('does not forward a server id twice, whatever seq the duplicate carries', async () => {
+    const { bus, svc } = setup(new Queue([], 2));
+    const { conn, socket } = makeConnection();
+    await svc.attach(conn, device);
+    svc.startDrain(conn);
+    await settle(svc);
+    pushLive(bus, copy(5));
+    pushLive(bus, copy(5)); // published twice
+    pushLive(bus, copy(9, copy(5).serverId)); // same copy, other seq: still a duplicate
+    pushLive(bus, copy(8));
+    expect(delivered(framesOf(socket))).toEqual(['queueEmpty', 5, 8]);
+  });
+
+  it('forwards each copy once when drained pages and held live copies interleave in seq', async () => {
+    // The drain's pages return 1, 3, 5, 7; live copies 2, 3, 4, 7 and 6 arrive during the drain
+    // (2, 4 and 6 reach the queue through another delivery instance after the pages were read).
+    const queue = new Queue([copy(1), copy(3), copy(5), copy(7)], 2);
+    const { bus, svc } = setup(queue, { maxPendingLive: 8, forwardedWindow: 16 });
+    const { conn, socket } = makeConnection();
+    await svc.attach(conn, device);
+    queue.onFetch = (n) => {
+      if (n === 1) {
+        pushLive(bus, copy(4));
+        pushLive(bus, copy(3));
+      }
+      if (n === 2) {
+        pushLive(bus, copy(7)); // both drained and held: once
+        pushLive(bus, copy(2)); // lower seq than drained copies, never drained: forwarded after
+      }
+    };
+    svc.startDrain(conn);
+    await settle(svc);
+    pushLive(bus, copy(6)); // live after the drain, lower seq than the drained 7
+    pushLive(bus, copy(4)); // a stray duplicate of a held copy
+    expect(delivered(framesOf(socket))).toEqual([1, 3, 5, 7, 2, 4, 'queueEmpty', 6]);
+    expect(conn.drainedThrough).toBe(7n);
+  });
+
+  it('keeps a socket that forwarded nothing free of a forwarded-id window, and bounds it after', async () => {
+    const { bus, svc } = setup(new Queue([], 2));
+    const { conn } = makeConnection();
+    await svc.attach(conn, device);
+    svc.startDrain(conn);
+    await settle(svc);
+    expect(conn.forwarded).toBeUndefined();
+    for (let s = 1; s <= 10; s++) pushLive(bus, copy(s));
+    expect(conn.forwarded?.size).toBe(4); // forwardedWindow
+    expect(conn.forwarded?.has(copy(10).serverId)).toBe(true);
+    expect(conn.forwarded?.has(copy(6).serverId)).toBe(false);
+  });
+
+  it('redrains from the drain cursor, not from the highest live seq, and skips ids already forwarded', async () => {
+    const queue = new Queue([copy(1)], 2);
+    const { bus, svc } = setup(queue);
+    const { conn, socket } = makeConnection();
+    await svc.attach(conn, device);
+    svc.startDrain(conn);
+    await settle(svc);
+    queue.items.push(copy(2), copy(3));
+    pushLive(bus, copy(3)); // the push of 2 was lost
+    svc.redrain(conn);
+    await settle(svc);
+    expect(queue.fetches).toEqual([0n, 1n]);
+    expect(delivered(framesOf(socket))).toEqual([1, 'queueEmpty', 3, 2, 'queueEmpty']);
   });
 
   it('closes the socket with 4409 on a displace from another connection, not on its own', async () => {

@@ -36,6 +36,7 @@ async function setup() {
     drainBufferLowWater: 1 << 20,
     drainStallMs: 100,
     maxPendingLive: 10,
+    forwardedWindow: 20,
   });
   const listCalls: string[][] = [];
   const lists = new DeviceListCache(

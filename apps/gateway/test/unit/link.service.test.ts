@@ -47,7 +47,7 @@ function setup() {
     new ConnectionRegistry(),
     outbound,
     silentLogger,
-    { drainPageSize: 1, drainBufferLowWater: 1, drainStallMs: 1, maxPendingLive: 1 },
+    { drainPageSize: 1, drainBufferLowWater: 1, drainStallMs: 1, maxPendingLive: 1, forwardedWindow: 2 },
   );
   const link = new LinkService(registry, bus, catalog, outbound, sessions, clock, silentLogger);
   return { bus, link, calls };

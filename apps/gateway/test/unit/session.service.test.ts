@@ -59,6 +59,7 @@ function setup(
     drainBufferLowWater: 1 << 20,
     drainStallMs: 100,
     maxPendingLive: 10,
+    forwardedWindow: 20,
   });
   const auth = {
     authenticate: async () => {
