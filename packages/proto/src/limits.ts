@@ -86,6 +86,12 @@ export const MAX_REALM_CHARS = 128;
 export const MAX_DEVICE_LISTS_PER_REQUEST = 16;
 /** Addresses in one registry.touch request. */
 export const MAX_TOUCH_BATCH = 1000;
+/** Devices in one delivery.stale_copies request. */
+export const MAX_STALE_CHECK_DEVICES = 256;
+/** Copies listed per device in a delivery.stale_copies reply (the request's `limit` is 1..this). */
+export const MAX_STALE_COPIES_PER_DEVICE = 16;
+/** Upper bound of delivery.stale_copies' `min_age_ms` (one day). */
+export const MAX_STALE_AGE_MS = 86_400_000;
 
 // ---------------------------------------------------------------------------------------------
 // Identifiers

@@ -98,6 +98,8 @@ export interface DeliverySubjects {
     bus.DeliveryHistoryUploadChunkResponse
   >;
   readonly historyFetchChunk: R<bus.DeliveryHistoryFetchChunkRequest, bus.DeliveryHistoryFetchChunkResponse>;
+  readonly staleCopies: R<bus.DeliveryStaleCopiesRequest, bus.DeliveryStaleCopiesResponse>;
+  readonly ping: R<bus.DeliveryPingRequest, bus.DeliveryPingResponse>;
 }
 
 /** Event subjects: `<prefix>.v1.evt.<event>`. */
@@ -290,6 +292,14 @@ export function subjects(prefix: string = DEFAULT_SUBJECT_PREFIX): SubjectCatalo
       bus.DeliveryHistoryFetchChunkRequestSchema,
       bus.DeliveryHistoryFetchChunkResponseSchema,
     ),
+    staleCopies: req(
+      g.delivery,
+      'staleCopies',
+      'stale_copies',
+      bus.DeliveryStaleCopiesRequestSchema,
+      bus.DeliveryStaleCopiesResponseSchema,
+    ),
+    ping: req(g.delivery, 'ping', 'ping', bus.DeliveryPingRequestSchema, bus.DeliveryPingResponseSchema),
   });
 
   const events: EventSubjects = Object.freeze({

@@ -501,6 +501,12 @@ export const BUS_REQUESTS: Record<string, Message> = {
     requester: address(ACCOUNT, 4),
     request: { blobId: BLOB_ID, chunkIndex: 1 },
   }),
+  'delivery.staleCopies': create(bus.DeliveryStaleCopiesRequestSchema, {
+    devices: [address(), address(ACCOUNT, 2)],
+    minAgeMs: 5000,
+    limit: 8,
+  }),
+  'delivery.ping': create(bus.DeliveryPingRequestSchema),
 };
 
 /** One valid `ok` value per request subject key. */
@@ -551,6 +557,10 @@ export const BUS_OKS: Record<string, Message> = {
     receivedChunks: 2,
   }),
   'delivery.historyFetchChunk': historyChunk,
+  'delivery.staleCopies': create(bus.DeliveryStaleCopiesSchema, {
+    devices: [{ device: address(ACCOUNT, 2), copies: [{ serverId: SERVER_ID, seq: 17n }] }],
+  }),
+  'delivery.ping': create(bus.BusOkSchema),
 };
 
 export const BUS_ERROR = busError;

@@ -40,7 +40,7 @@ describe('subjects()', () => {
     for (const s of Object.values(catalog.delivery)) expect(s.queueGroup).toBe('delivery');
     const all = [...requestSubjects(catalog), ...eventSubjects(catalog)].map((s) => s.subject);
     expect(new Set(all).size).toBe(all.length);
-    expect(requestSubjects(catalog)).toHaveLength(20);
+    expect(requestSubjects(catalog)).toHaveLength(22);
     expect(eventSubjects(catalog)).toHaveLength(4);
     expect(catalog.queueGroups).toEqual({ registry: 'registry', delivery: 'delivery' });
   });
