@@ -45,6 +45,12 @@ export const MAX_CIPHERTEXT_BYTES = 64 * 1024;
  * stays well under MAX_FRAME_BYTES and MAX_BUS_MESSAGE_BYTES.
  */
 export const MAX_COPIES_PER_SEND = 10;
+
+/**
+ * RetryRequest.attempt: a device asks for a message again at most this many times (the last of
+ * them with `final` set) before it tells its application the message could not be decrypted.
+ */
+export const MAX_RETRY_ATTEMPTS = 4;
 /** server_ids in one ack. */
 export const MAX_ACK_BATCH = 256;
 /** Copies in one delivery.fetch_page reply (the request's `limit` is 1..MAX_PAGE_SIZE). */

@@ -32,6 +32,7 @@ import {
   MAX_PAGE_BYTES,
   MAX_PAGE_SIZE,
   MAX_PQ_PREKEYS_PER_UPLOAD,
+  MAX_RETRY_ATTEMPTS,
   MAX_SEALED_PAYLOAD_BYTES,
   MAX_STALE_AGE_MS,
   MAX_STALE_CHECK_DEVICES,
@@ -156,7 +157,12 @@ export const RULES: Readonly<Record<string, Readonly<Record<string, FieldRule>>>
   'tandem.v1.NextDeviceIdDetails': { device_id: companionId },
 
   // content.proto (end-to-end content; validated by devices after decrypting)
-  'tandem.v1.Content': { body: oneofRequired },
+  'tandem.v1.Content': { body: oneofRequired, resend_of: { ...clientMessageId, optional: true } },
+  'tandem.v1.RetryRequest': {
+    client_message_id: clientMessageId,
+    attempt: u32(1, MAX_RETRY_ATTEMPTS),
+    final: bool,
+  },
   'tandem.v1.DataMessage': {
     text: text(0, MAX_TEXT_CHARS),
     data: bytes(0, MAX_CONTENT_DATA_BYTES),
@@ -236,6 +242,7 @@ export const RULES: Readonly<Record<string, Readonly<Record<string, FieldRule>>>
     client_message_id: clientMessageId,
     recipient_account_id: uuid,
     copies: list(1, MAX_COPIES_PER_SEND, byAddress('address')),
+    single_device: bool,
   },
   'tandem.v1.SendResult': { result: oneofRequired },
   'tandem.v1.SendAccepted': {

@@ -67,3 +67,36 @@ export function checkDeviceSet(
   if (stale.length > 0) return { kind: 'stale', stale: stale.sort(byAddress) };
   return { kind: 'ok' };
 }
+
+/**
+ * The check of a single-device send (Send.single_device: a retry request or its resend): exactly
+ * one copy, addressed to `recipientAccountId`, for a current device of that account other than
+ * the sender. A device that is not current is `extra` (the client stops retrying); a changed
+ * registration id is `stale`.
+ */
+export function checkSingleDevice(
+  sender: Address,
+  recipientAccountId: string,
+  copies: readonly CopyTarget[],
+  lists: ReadonlyMap<string, DeviceSet>,
+): DeviceSetCheck {
+  const extra = copies.filter(
+    (c, i) =>
+      i > 0 ||
+      c.accountId !== recipientAccountId ||
+      (c.accountId === sender.accountId && c.deviceId === sender.deviceId) ||
+      !lists.get(recipientAccountId)?.has(c.deviceId),
+  );
+  if (extra.length > 0) {
+    return {
+      kind: 'mismatch',
+      missing: [],
+      extra: extra.map((c) => ({ accountId: c.accountId, deviceId: c.deviceId })).sort(byAddress),
+    };
+  }
+  const only = copies[0]!;
+  if (lists.get(recipientAccountId)?.get(only.deviceId) !== only.registrationId) {
+    return { kind: 'stale', stale: [{ accountId: only.accountId, deviceId: only.deviceId }] };
+  }
+  return { kind: 'ok' };
+}

@@ -13,7 +13,13 @@ import type { DeviceIdentity } from '../connection/connection.js';
 import { GatewayError } from '../errors.js';
 
 import type { DeviceListCache } from './device-list-cache.js';
-import { type Address, type CopyTarget, checkDeviceSet, type DeviceSetCheck } from './device-set.js';
+import {
+  type Address,
+  type CopyTarget,
+  checkDeviceSet,
+  checkSingleDevice,
+  type DeviceSetCheck,
+} from './device-set.js';
 
 export interface SendPolicy {
   /** Timeout of one delivery.accept attempt (there is one retry). */
@@ -38,8 +44,8 @@ export class SendService {
       deviceId: c.address?.deviceId ?? 0,
       registrationId: c.registrationId,
     }));
-    let check = await this.check(sender, send.recipientAccountId, targets, false);
-    if (check.kind !== 'ok') check = await this.check(sender, send.recipientAccountId, targets, true);
+    let check = await this.check(sender, send, targets, false);
+    if (check.kind !== 'ok') check = await this.check(sender, send, targets, true);
     if (check.kind === 'mismatch') {
       return create(SendResultSchema, {
         result: { case: 'mismatchedDevices', value: { missing: check.missing, extra: check.extra } },
@@ -57,14 +63,17 @@ export class SendService {
 
   private async check(
     sender: Address,
-    recipientAccountId: string,
+    send: Send,
     targets: CopyTarget[],
     fresh: boolean,
   ): Promise<DeviceSetCheck> {
+    const recipientAccountId = send.recipientAccountId;
     const lists = await this.lists.get([recipientAccountId, sender.accountId], fresh);
     if (!lists.has(recipientAccountId))
       throw new GatewayError(ErrorCode.NOT_FOUND, 'no such recipient account');
-    return checkDeviceSet(sender, recipientAccountId, targets, lists);
+    return send.singleDevice
+      ? checkSingleDevice(sender, recipientAccountId, targets, lists)
+      : checkDeviceSet(sender, recipientAccountId, targets, lists);
   }
 
   private async accept(sender: Address, clientMessageId: string, copies: DeliveryCopy[]) {

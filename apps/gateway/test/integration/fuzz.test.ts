@@ -170,6 +170,7 @@ describe('fuzz', () => {
               $typeName: 'tandem.v1.Send',
               clientMessageId: 'x',
               recipientAccountId: bob.accountId,
+              singleDevice: false,
               copies: [
                 {
                   $typeName: 'tandem.v1.OutgoingCopy',

@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { checkDeviceSet, type DeviceSet } from '../../src/services/device-set.js';
+import { checkDeviceSet, checkSingleDevice, type DeviceSet } from '../../src/services/device-set.js';
 
 const ALICE = 'aaaaaaaa-0000-4000-8000-000000000000';
 const BOB = 'bbbbbbbb-0000-4000-8000-000000000000';
@@ -85,5 +85,56 @@ describe('checkDeviceSet', () => {
     ];
     const result = checkDeviceSet(sender, BOB, copies, lists);
     expect(result).toEqual({ kind: 'mismatch', missing: [], extra: [{ accountId: other, deviceId: 1 }] });
+  });
+});
+
+describe('checkSingleDevice (retry requests and resends)', () => {
+  it('accepts one copy to one current device of the recipient account, own account included', () => {
+    expect(
+      checkSingleDevice(sender, BOB, [{ accountId: BOB, deviceId: 3, registrationId: 23 }], lists),
+    ).toEqual({
+      kind: 'ok',
+    });
+    expect(
+      checkSingleDevice(sender, ALICE, [{ accountId: ALICE, deviceId: 2, registrationId: 12 }], lists),
+    ).toEqual({ kind: 'ok' });
+  });
+
+  it('refuses a second copy, another account, the sending device itself and a device that is not current', () => {
+    const two = [
+      { accountId: BOB, deviceId: 1, registrationId: 21 },
+      { accountId: BOB, deviceId: 3, registrationId: 23 },
+    ];
+    expect(checkSingleDevice(sender, BOB, two, lists)).toEqual({
+      kind: 'mismatch',
+      missing: [],
+      extra: [{ accountId: BOB, deviceId: 3 }],
+    });
+    expect(
+      checkSingleDevice(sender, BOB, [{ accountId: ALICE, deviceId: 2, registrationId: 12 }], lists),
+    ).toEqual({
+      kind: 'mismatch',
+      missing: [],
+      extra: [{ accountId: ALICE, deviceId: 2 }],
+    });
+    expect(
+      checkSingleDevice(sender, ALICE, [{ accountId: ALICE, deviceId: 1, registrationId: 11 }], lists),
+    ).toEqual({ kind: 'mismatch', missing: [], extra: [{ accountId: ALICE, deviceId: 1 }] });
+    expect(
+      checkSingleDevice(sender, BOB, [{ accountId: BOB, deviceId: 2, registrationId: 22 }], lists),
+    ).toEqual({
+      kind: 'mismatch',
+      missing: [],
+      extra: [{ accountId: BOB, deviceId: 2 }],
+    });
+  });
+
+  it('reports a changed registration id as stale', () => {
+    expect(
+      checkSingleDevice(sender, BOB, [{ accountId: BOB, deviceId: 1, registrationId: 99 }], lists),
+    ).toEqual({
+      kind: 'stale',
+      stale: [{ accountId: BOB, deviceId: 1 }],
+    });
   });
 });

@@ -264,6 +264,22 @@ export const CLIENT_BODIES: ClientBody[] = [
   { case: 'registerVerify', value: registerVerify },
   { case: 'accountLookup', value: create(frames.AccountLookupSchema, { handle: '+14155550100' }) },
   { case: 'send', value: send },
+  {
+    case: 'send',
+    value: create(frames.SendSchema, {
+      clientMessageId: 'retry-1',
+      recipientAccountId: OTHER_ACCOUNT,
+      singleDevice: true,
+      copies: [
+        {
+          address: address(OTHER_ACCOUNT, 2),
+          registrationId: 12,
+          type: EnvelopeType.PREKEY_MESSAGE,
+          ciphertext: bytes(120, 4),
+        },
+      ],
+    }),
+  },
   { case: 'ack', value: create(frames.AckSchema, { serverIds: [SERVER_ID, SERVER_ID_2] }) },
   { case: 'prekeyUpload', value: prekeyUpload },
   { case: 'prekeyCount', value: create(frames.PrekeyCountSchema) },
@@ -618,6 +634,13 @@ export const CONTENT_MESSAGES: Message[] = [
         totalChunks: 1,
       },
     },
+  }),
+  create(content.ContentSchema, {
+    body: { case: 'retryRequest', value: { clientMessageId: 'msg-1', attempt: 2, final: false } },
+  }),
+  create(content.ContentSchema, {
+    body: { case: 'data', value: dataMessage },
+    resendOf: 'msg-0',
   }),
   create(content.LinkingPayloadSchema, {
     accountId: ACCOUNT,
