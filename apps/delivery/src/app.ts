@@ -8,6 +8,9 @@ import {
   MAX_HISTORY_CHUNKS,
   MAX_PAGE_BYTES,
   MAX_PAGE_SIZE,
+  MAX_STALE_AGE_MS,
+  MAX_STALE_CHECK_DEVICES,
+  MAX_STALE_COPIES_PER_DEVICE,
   subjects,
 } from '@tandem/proto';
 import {
@@ -34,6 +37,7 @@ import type { RedisClient } from './store/lua.js';
 
 export { type Clock, ManualClock, systemClock } from './clock.js';
 export { type DeliveryConfig, loadDeliveryConfig } from './config.js';
+export { createDeliveryCore, type DeliveryCore, settingsFrom } from './core.js';
 export type { DeliveryService } from './service/delivery-service.js';
 
 /** The protocol limits delivery enforces, from @tandem/proto. */
@@ -45,6 +49,9 @@ export const PROTO_LIMITS: DeliveryLimits = {
   maxPageSize: MAX_PAGE_SIZE,
   maxPageBytes: MAX_PAGE_BYTES,
   maxAckIds: MAX_ACK_BATCH,
+  maxStaleDevices: MAX_STALE_CHECK_DEVICES,
+  maxStaleCopiesPerDevice: MAX_STALE_COPIES_PER_DEVICE,
+  maxStaleAgeMs: MAX_STALE_AGE_MS,
   historyMaxBytes: MAX_HISTORY_BLOB_BYTES,
   historyMaxChunkBytes: MAX_HISTORY_CHUNK_BYTES,
   historyMaxChunks: MAX_HISTORY_CHUNKS,

@@ -17,6 +17,9 @@ export interface DeliveryLimits {
   readonly maxPageSize: number;
   readonly maxPageBytes: number;
   readonly maxAckIds: number;
+  readonly maxStaleDevices: number;
+  readonly maxStaleCopiesPerDevice: number;
+  readonly maxStaleAgeMs: number;
   readonly historyMaxBytes: number;
   readonly historyMaxChunkBytes: number;
   readonly historyMaxChunks: number;

@@ -53,6 +53,11 @@ export interface RemoveResult {
   readonly unreadable: readonly string[];
 }
 
+export interface StaleCopy {
+  readonly serverId: string;
+  readonly seq: number;
+}
+
 export interface QueueRepository {
   readonly shardCount: number;
   /** Read-only capacity check of several device queues, one round trip. */
@@ -67,6 +72,18 @@ export interface QueueRepository {
     maxBytes: number,
     nowMs: number,
   ): Promise<Page>;
+  /**
+   * Per device (one script each, pipelined): at most `limit` unexpired copies stored at least
+   * `minAgeMs` ago by the store's clock, oldest first, as ids and seqs.
+   */
+  staleCopies(
+    devices: readonly DeviceAddress[],
+    minAgeMs: number,
+    limit: number,
+    nowMs: number,
+  ): Promise<StaleCopy[][]>;
+  /** Resolves once the store answers (readiness). */
+  ping(): Promise<void>;
   ack(device: DeviceAddress, serverIds: readonly string[], leaseUntilMs: number): Promise<RemoveResult>;
   expire(device: DeviceAddress, nowMs: number, limit: number, leaseUntilMs: number): Promise<RemoveResult>;
   /** Drops outbox entries whose receipts are queued; returns the device's next due time (-1 = empty). */

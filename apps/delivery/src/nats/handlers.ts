@@ -1,8 +1,10 @@
 import type { Msg, NatsConnection, Subscription } from '@nats-io/nats-core';
 import {
+  BusOkSchema,
   create,
   DeliveryAckedSchema,
   DeliveryPageSchema,
+  DeliveryStaleCopiesSchema,
   decodeBus,
   encodeReply,
   HistoryChunkSchema,
@@ -140,6 +142,26 @@ export function registerDeliveryHandlers(
       totalSize: BigInt(r.totalSize),
       data: r.chunk,
     });
+  });
+
+  serve(d.staleCopies, async (req) => {
+    const found = await service.staleCopies(
+      req.devices.map((a, i) => addressIn(a, `devices[${i}]`)),
+      req.minAgeMs,
+      req.limit,
+    );
+    return create(DeliveryStaleCopiesSchema, {
+      devices: found.map((f) => ({
+        device: addressOut(f.device),
+        copies: f.copies.map((c) => ({ serverId: c.serverId, seq: BigInt(c.seq) })),
+      })),
+    });
+  });
+
+  // Readiness probe of the gateways: answered by an instance whose Redis answers.
+  serve(d.ping, async () => {
+    await service.ping();
+    return create(BusOkSchema);
   });
 
   // The registry revoked a device: drop its queue and blobs (idempotent; one instance handles it).

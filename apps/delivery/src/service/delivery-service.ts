@@ -25,6 +25,7 @@ import type {
   InboxPublisher,
   QueueRepository,
   RemoveResult,
+  StaleCopy,
   StoreRequest,
 } from '../ports.js';
 import { messageIdemField, receiptIdemField } from '../store/keys.js';
@@ -44,6 +45,10 @@ export interface DeliverySettings {
   readonly maxPageBytes: number;
   /** Largest ack batch. */
   readonly maxAckIds: number;
+  /** Bounds of one staleCopies call: devices, copies listed per device, largest min age. */
+  readonly maxStaleDevices: number;
+  readonly maxStaleCopiesPerDevice: number;
+  readonly maxStaleAgeMs: number;
   /** How long an instance owns outbox entries (pending receipts) it took before another may retry them. */
   readonly outboxLeaseMs: number;
   /** Devices per shard and copies per device handled in one sweep step. */
@@ -232,6 +237,40 @@ export class DeliveryService {
     return this.deps.metrics.time('fetch_page', () =>
       this.deps.queues.readPage(device, afterSeq, limit, this.s.maxPageBytes, this.deps.clock.now()),
     );
+  }
+
+  /**
+   * For each device, at most `limit` of its oldest unexpired copies stored at least `minAgeMs`
+   * ago (the store's clock), as ids and seqs; devices without any are left out. One pipelined
+   * round trip for all devices.
+   */
+  async staleCopies(
+    devices: readonly DeviceAddress[],
+    minAgeMs: number,
+    limit: number,
+  ): Promise<{ device: DeviceAddress; copies: readonly StaleCopy[] }[]> {
+    if (devices.length < 1 || devices.length > this.s.maxStaleDevices)
+      throw new InvalidArgumentError(`devices must hold 1..${this.s.maxStaleDevices} addresses`);
+    const seen = new Set<string>();
+    devices.forEach((d, i) => {
+      assertAddress(d, `devices[${i}]`);
+      const k = addressKey(d);
+      if (seen.has(k)) throw new InvalidArgumentError(`devices[${i}] is listed twice`);
+      seen.add(k);
+    });
+    if (!Number.isInteger(minAgeMs) || minAgeMs < 1 || minAgeMs > this.s.maxStaleAgeMs)
+      throw new InvalidArgumentError(`minAgeMs must be 1..${this.s.maxStaleAgeMs}`);
+    if (!Number.isInteger(limit) || limit < 1 || limit > this.s.maxStaleCopiesPerDevice)
+      throw new InvalidArgumentError(`limit must be 1..${this.s.maxStaleCopiesPerDevice}`);
+    return this.deps.metrics.time('stale_copies', async () => {
+      const lists = await this.deps.queues.staleCopies(devices, minAgeMs, limit, this.deps.clock.now());
+      return lists.flatMap((copies, i) => (copies.length > 0 ? [{ device: devices[i]!, copies }] : []));
+    });
+  }
+
+  /** Resolves once the queue store answers (the readiness probe of delivery.ping). */
+  ping(): Promise<void> {
+    return this.deps.queues.ping();
   }
 
   /**

@@ -10,6 +10,7 @@ import type {
   CapacityResult,
   QueueRepository,
   RemoveResult,
+  StaleCopy,
   StoreRequest,
   StoreResult,
 } from '../ports.js';
@@ -111,6 +112,25 @@ export class RedisQueueStore implements QueueRepository {
         payload: new Uint8Array(e.payload.buffer, e.payload.byteOffset, e.payload.byteLength),
       })),
     };
+  }
+
+  async staleCopies(
+    devices: readonly DeviceAddress[],
+    minAgeMs: number,
+    limit: number,
+    nowMs: number,
+  ): Promise<StaleCopy[][]> {
+    const results = await this.runner.batch(
+      devices.map((d) => this.scripts.staleCopies.call(this.keys.queue(d), { minAgeMs, limit, nowMs })),
+    );
+    return results.map((r) => {
+      if (!r.ok) throw r.error;
+      return r.value;
+    });
+  }
+
+  async ping(): Promise<void> {
+    await this.redis.ping();
   }
 
   async ack(

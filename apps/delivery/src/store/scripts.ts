@@ -121,6 +121,33 @@ export class ReadPageScript {
   }
 }
 
+export interface StaleCopyRef {
+  serverId: string;
+  seq: number;
+}
+
+/** lua/stale_copies.lua — the oldest unexpired copies of a queue stored at least min age ago. */
+export class StaleCopiesScript {
+  readonly script = LuaScript.fromFile('stale_copies');
+  call(
+    keys: QueueKeys,
+    args: { minAgeMs: number; limit: number; nowMs: number },
+  ): ScriptCall<StaleCopyRef[]> {
+    return {
+      script: this.script,
+      keys: [keys.order, keys.expiry],
+      args: [args.minAgeMs, args.limit, args.nowMs],
+      parse: (reply) => {
+        const r = asArray(reply);
+        const out: StaleCopyRef[] = [];
+        for (let i = 0; i + 1 < r.length; i += 2)
+          out.push({ serverId: asString(r[i]), seq: asNumber(r[i + 1]) });
+        return out;
+      },
+    };
+  }
+}
+
 /** An outbox entry: id of the copy and its body ('d|<meta>' delivered or 'e|<meta>' expired). */
 export interface RawOutboxEntry {
   copyServerId: string;
@@ -330,6 +357,7 @@ export class Scripts {
   readonly storeCopy = new StoreCopyScript();
   readonly checkCapacity = new CheckCapacityScript();
   readonly readPage = new ReadPageScript();
+  readonly staleCopies = new StaleCopiesScript();
   readonly ack = new AckScript();
   readonly expire = new ExpireScript();
   readonly outboxDone = new OutboxDoneScript();
@@ -344,6 +372,7 @@ export class Scripts {
       this.storeCopy,
       this.checkCapacity,
       this.readPage,
+      this.staleCopies,
       this.ack,
       this.expire,
       this.outboxDone,

@@ -7,6 +7,8 @@ import {
   DeliveryFetchPageRequestSchema,
   DeliveryHistoryFetchChunkRequestSchema,
   DeliveryHistoryUploadChunkRequestSchema,
+  DeliveryPingRequestSchema,
+  DeliveryStaleCopiesRequestSchema,
   DeviceRevokedEventSchema,
   decodeBus,
   decodeReply,
@@ -86,6 +88,41 @@ function acceptRequest(sender: DeviceAddress, recipients: DeviceAddress[], clien
 }
 
 describe('delivery over NATS', () => {
+  it('lists, over delivery.stale_copies, the copies queued at least min_age_ms ago of many devices at once', async () => {
+    const [alice] = account(1);
+    const bob = account(2);
+    const carol = account(1);
+    const reply = await requestBus(requester, bus.delivery.accept, acceptRequest(alice!, bob, 'old'), call);
+    if (reply.result.case !== 'ok') throw new Error('accept failed');
+    const ids = reply.result.value.copies.map((c) => c.serverId);
+    await new Promise((r) => setTimeout(r, 20));
+    const ask = (minAgeMs: number) =>
+      requestBus(
+        requester,
+        bus.delivery.staleCopies,
+        create(DeliveryStaleCopiesRequestSchema, { devices: [...bob, carol[0]!], minAgeMs, limit: 4 }),
+        call,
+      );
+    const old = await ask(10);
+    if (old.result.case !== 'ok') throw new Error(`stale_copies failed: ${old.result.value?.message}`);
+    // carol holds nothing: left out; each of bob's devices lists its copy with the seq it was stored at.
+    expect(
+      old.result.value.devices.map((d) => [d.device?.deviceId, d.copies.map((c) => c.serverId)]),
+    ).toEqual([
+      [1, [ids[0]]],
+      [2, [ids[1]]],
+    ]);
+    expect(old.result.value.devices.every((d) => d.copies.every((c) => c.seq > 0n))).toBe(true);
+    // Nothing is a minute old yet.
+    const young = await ask(60_000);
+    expect(young.result.case === 'ok' && young.result.value.devices).toEqual([]);
+  });
+
+  it('answers delivery.ping while its Redis answers', async () => {
+    const pong = await requestBus(requester, bus.delivery.ping, create(DeliveryPingRequestSchema), call);
+    expect(pong.result.case).toBe('ok');
+  });
+
   it('accepts, pushes to the inbox, pages, acks, and pushes a delivered receipt to the sender', async () => {
     const [alice] = account(1);
     const bob = account(2);

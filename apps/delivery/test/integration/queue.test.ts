@@ -237,3 +237,17 @@ describe('revocation', () => {
     await drainAndAck(d, alice!);
   });
 });
+
+describe('stale copies', () => {
+  it('lists the oldest unexpired copies per device in seq order, at most `limit`, and skips expired ones', async () => {
+    const [alice] = account(1);
+    const [bob] = account(1);
+    for (const m of ['s1', 's2', 's3']) await d.service.accept(send(alice!, [bob!], m));
+    await new Promise((r) => setTimeout(r, 10));
+    const all = await drain(d, bob!);
+    const [first] = await d.service.staleCopies([bob!], 5, 2);
+    expect(first?.copies).toEqual(all.slice(0, 2).map((c) => ({ serverId: c.serverId, seq: c.seq })));
+    h.clock.advance(31 * 24 * 3600 * 1000); // past the copies' TTL, not yet swept
+    expect(await d.service.staleCopies([bob!], 5, 2)).toEqual([]);
+  });
+});

@@ -60,6 +60,7 @@ describe('ScriptRunner', () => {
       'read_page',
       'release_lock',
       'revoke_queue',
+      'stale_copies',
       'store_copy',
     ]);
   });

@@ -47,6 +47,13 @@ class FakeQueues implements QueueRepository {
     this.calls.push('readPage');
     return { copies: [], more: false, cursor: 0 };
   }
+  async staleCopies(devices: readonly DeviceAddress[]) {
+    this.calls.push('staleCopies');
+    return devices.map(() => []);
+  }
+  async ping() {
+    this.calls.push('ping');
+  }
   async ack(_d: DeviceAddress, ids: readonly string[]) {
     this.calls.push(`ack:${ids.join(',')}`);
     return this.ackResult;
@@ -183,6 +190,20 @@ describe('DeliveryService.accept', () => {
     const [alice] = account(1);
     expect((await service.accept(send(alice!, account(1), 'm'))).copies).toHaveLength(1);
     expect(errors).toHaveLength(1);
+  });
+});
+
+describe('DeliveryService.staleCopies', () => {
+  it('refuses a device listed twice, out-of-range ages and limits, and asks the store nothing', async () => {
+    const { queues, service } = setup();
+    const [a, b] = account(2);
+    await expect(service.staleCopies([a!, a!], 1000, 4)).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(service.staleCopies([], 1000, 4)).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(service.staleCopies([a!], 0, 4)).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(service.staleCopies([a!], 1000, 17)).rejects.toBeInstanceOf(InvalidArgumentError);
+    expect(queues.calls).toEqual([]);
+    expect(await service.staleCopies([a!, b!], 1000, 4)).toEqual([]);
+    expect(queues.calls).toEqual(['staleCopies']);
   });
 });
 
