@@ -6,5 +6,5 @@ export {
   type TestDatabase,
   type TestDatabaseOptions,
 } from './postgres.js';
-export { createTestRedis, type TestRedis } from './redis.js';
+export { createTestRedis, type TestRedis, type TestRedisOptions } from './redis.js';
 export { waitFor } from './wait.js';

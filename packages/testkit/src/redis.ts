@@ -13,9 +13,18 @@ export interface TestRedis {
   cleanup(): Promise<void>;
 }
 
-export async function createTestRedis(): Promise<TestRedis> {
+export interface TestRedisOptions {
+  /**
+   * A Redis server of the test's own (e.g. one it kills and restarts) instead of the shared one
+   * (REDIS_URL, default 127.0.0.1:6379). The key prefix is still the test's own.
+   */
+  url?: string;
+}
+
+export async function createTestRedis(options: TestRedisOptions = {}): Promise<TestRedis> {
   const prefix = `t${uniqueToken()}:`;
-  const client = new Redis(testEnv.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 2 });
+  const url = options.url ?? testEnv.redisUrl;
+  const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 2 });
   await client.connect();
   const keys = async () => {
     const found: string[] = [];
@@ -29,7 +38,7 @@ export async function createTestRedis(): Promise<TestRedis> {
   };
   return {
     prefix,
-    url: testEnv.redisUrl,
+    url,
     client,
     keys,
     async cleanup() {
