@@ -278,7 +278,12 @@ export async function shutDown(parts: {
   const { stack, natsServer, proxy } = parts;
   const connections = () =>
     stack
-      ? [...stack.gateways.map((g) => g.nats), stack.registry.nats, stack.delivery.nats, stack.nats.nc]
+      ? [
+          ...stack.gateways.map((g) => g.nats),
+          stack.registry.nats,
+          ...stack.deliveries.map((d) => d.nats),
+          stack.nats.nc,
+        ]
       : [];
   try {
     proxy?.restore();

@@ -30,7 +30,13 @@ export interface Stack {
   nats: TestNats;
   codes: InMemoryCodeSender;
   registry: RegistryApp;
+  /** The first delivery instance. */
   delivery: DeliveryApp;
+  /**
+   * Every delivery instance (`deliveries` of them): same Redis and key prefix, same NATS subject
+   * prefix, so they share the request queue group and the queues.
+   */
+  deliveries: DeliveryApp[];
   gateways: GatewayApp[];
   /** The first gateway. */
   gateway: GatewayApp;
@@ -42,8 +48,11 @@ export interface Stack {
    * it), `env` adds to (or overrides) its configuration, e.g. { BUS_TIMEOUT_MS: '1000' }.
    */
   startGateway(options?: { natsUrl?: string; env?: Record<string, string> }): Promise<GatewayApp>;
-  /** Stops delivery abruptly-but-cleanly and starts a new instance on the same Redis. */
-  restartDelivery(): Promise<void>;
+  /**
+   * Stops delivery instance `i` (the first by default) abruptly-but-cleanly and starts a new one in
+   * its place on the same Redis.
+   */
+  restartDelivery(i?: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -54,10 +63,17 @@ export async function startStack(
     /** Configuration of every gateway this call starts (startGateway's `env` for one more). */
     gatewayEnv?: Record<string, string>;
     gateways?: number;
+    /** Delivery instances sharing the Redis queues and the NATS queue group (1 by default). */
+    deliveries?: number;
     /** Level of the captured service logs (debug by default, so scans see everything). */
     logLevel?: 'debug' | 'info';
     /** A NATS server of the test's own (one it may kill and restart) instead of the shared one. */
     natsUrl?: string;
+    /**
+     * A Redis server of the test's own (one it may kill and restart, see redis-harness.ts) instead
+     * of the shared one; the key prefix is the test file's own either way.
+     */
+    redisUrl?: string;
   } = {},
 ): Promise<Stack> {
   const migrations = await readMigrations();
@@ -66,7 +82,7 @@ export async function startStack(
     .digest('hex')}`;
   const [db, redis, nats] = await Promise.all([
     createTestDatabase({ schemaKey, migrate: async (url) => void (await applyMigrations(url)) }),
-    createTestRedis(),
+    createTestRedis(options.redisUrl === undefined ? {} : { url: options.redisUrl }),
     createTestNats(options.natsUrl === undefined ? {} : { url: options.natsUrl }),
   ]);
   const logs: string[] = [];
@@ -102,7 +118,10 @@ export async function startStack(
       REDIS_KEY_PREFIX: redis.prefix,
       ...options.deliveryEnv,
     });
-  let delivery = await startDelivery(deliveryConfig(), { logger: capture('delivery') });
+  const deliveries: DeliveryApp[] = [];
+  for (let i = 0; i < (options.deliveries ?? 1); i++) {
+    deliveries.push(await startDelivery(deliveryConfig(), { logger: capture('delivery') }));
+  }
   const gateways: GatewayApp[] = [];
   const startOne = async (gatewayOptions: { natsUrl?: string; env?: Record<string, string> } = {}) => {
     const g = await startGateway(
@@ -128,8 +147,9 @@ export async function startStack(
     codes,
     registry,
     get delivery() {
-      return delivery;
+      return deliveries[0]!;
     },
+    deliveries,
     gateways,
     get gateway() {
       return gateways[0]!;
@@ -137,13 +157,15 @@ export async function startStack(
     logs,
     url: (i = 0) => gateways[i]!.url,
     startGateway: startOne,
-    async restartDelivery() {
-      await delivery.stop();
-      delivery = await startDelivery(deliveryConfig(), { logger: capture('delivery') });
+    async restartDelivery(i = 0) {
+      const old = deliveries[i];
+      if (!old) throw new RangeError(`no delivery instance ${i} (the stack runs ${deliveries.length})`);
+      await old.stop();
+      deliveries[i] = await startDelivery(deliveryConfig(), { logger: capture('delivery') });
     },
     async close() {
       await Promise.allSettled(gateways.map((g) => g.stop()));
-      await Promise.allSettled([registry.stop(), delivery.stop()]);
+      await Promise.allSettled([registry.stop(), ...deliveries.map((d) => d.stop())]);
       await nats.close();
       await redis.cleanup();
       await db.drop();
