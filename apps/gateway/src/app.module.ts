@@ -24,12 +24,15 @@ export class GatewayLifecycle implements OnModuleInit, OnModuleDestroy {
     await this.core.events.start();
     this.core.heartbeat.start();
     this.core.touch.start();
+    this.core.stuck.start();
+    await this.core.readiness.start();
   }
 
-  onModuleDestroy(): void {
+  async onModuleDestroy(): Promise<void> {
     this.core.heartbeat.stop();
     this.core.touch.stop();
     this.core.events.stop();
+    await Promise.all([this.core.stuck.stop(), this.core.readiness.stop()]);
   }
 }
 

@@ -65,7 +65,8 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     port: config.OPS_PORT,
     registry: metricsRegistry,
     isDraining: () => core.session.isDraining,
-    checks: [{ name: 'nats', check: () => natsReady(nats) }],
+    // delivery / registry: cached results of the background probes (ReadinessService).
+    checks: [{ name: 'nats', check: () => natsReady(nats) }, ...core.readiness.checks()],
   });
   const host = config.HOST === '0.0.0.0' ? '127.0.0.1' : config.HOST;
   const url = `ws://${host}:${port}${WS_PATH}`;

@@ -1,3 +1,4 @@
+import { MAX_STALE_AGE_MS, MAX_STALE_CHECK_DEVICES } from '@tandem/proto';
 import { env, loadConfig } from '@tandem/service-kit';
 import { z } from 'zod';
 
@@ -55,6 +56,16 @@ export const gatewayConfigSchema = z.object({
   TOUCH_INTERVAL_MS: env.int(60_000, 0),
   /** Upper bound of the random reconnect delay announced in going_away. */
   RECONNECT_DELAY_MS: env.int(5_000, 0, 600_000),
+  /** A queued copy this old that was never pushed to its connected device is stuck (then pushed). */
+  STUCK_AGE_MS: env.int(5_000, 100, MAX_STALE_AGE_MS),
+  /** Interval of the stuck-copy sweep: one batch of connected devices per interval (0 = off). */
+  STUCK_SWEEP_INTERVAL_MS: env.int(1_000, 0, 600_000),
+  /** Connected devices checked per sweep interval (one delivery.stale_copies request). */
+  STUCK_SWEEP_BATCH: env.int(100, 1, MAX_STALE_CHECK_DEVICES),
+  /** Pause between two rounds of readiness probes of delivery and the registry. */
+  READINESS_PROBE_INTERVAL_MS: env.int(500, 50, 60_000),
+  /** Timeout of one readiness probe. */
+  READINESS_PROBE_TIMEOUT_MS: env.int(1_000, 10, 60_000),
 });
 
 export type GatewayConfig = z.infer<typeof gatewayConfigSchema>;

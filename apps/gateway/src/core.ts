@@ -15,9 +15,11 @@ import { DeviceSessionService } from './services/device-session.service.js';
 import { EventsService } from './services/events.service.js';
 import { HeartbeatService } from './services/heartbeat.service.js';
 import { LinkService } from './services/link.service.js';
+import { ReadinessService } from './services/readiness.service.js';
 import { SendService } from './services/send.service.js';
 import { SessionService } from './services/session.service.js';
 import type { SignatureVerifier } from './services/signature-verifier.js';
+import { StuckCopySweeper } from './services/stuck-copies.service.js';
 import { TouchService } from './services/touch.service.js';
 
 export interface CoreDeps {
@@ -42,6 +44,8 @@ export interface GatewayCore {
   readonly events: EventsService;
   readonly lists: DeviceListCache;
   readonly touch: TouchService;
+  readonly stuck: StuckCopySweeper;
+  readonly readiness: ReadinessService;
 }
 
 export function createGatewayCore(d: CoreDeps): GatewayCore {
@@ -102,5 +106,19 @@ export function createGatewayCore(d: CoreDeps): GatewayCore {
   });
   const events = new EventsService(bus, catalog, connections, lists, sessions, outbound, registry, logger);
   const touch = new TouchService(connections, registry, clock, logger, config.TOUCH_INTERVAL_MS);
-  return { config, metrics, connections, session, heartbeat, events, lists, touch };
+  const stuck = new StuckCopySweeper(connections, delivery, sessions, metrics, logger, {
+    stuckAgeMs: config.STUCK_AGE_MS,
+    intervalMs: config.STUCK_SWEEP_INTERVAL_MS,
+    batchSize: config.STUCK_SWEEP_BATCH,
+  });
+  const readiness = new ReadinessService(
+    [
+      { name: 'delivery', probe: (ms) => delivery.ping(ms) },
+      { name: 'registry', probe: (ms) => registry.ping(ms) },
+    ],
+    { intervalMs: config.READINESS_PROBE_INTERVAL_MS, timeoutMs: config.READINESS_PROBE_TIMEOUT_MS },
+    logger,
+    metrics,
+  );
+  return { config, metrics, connections, session, heartbeat, events, lists, touch, stuck, readiness };
 }

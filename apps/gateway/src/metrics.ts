@@ -10,6 +10,8 @@ export class GatewayMetrics {
   readonly closes: Counter;
   readonly sendLatency: Histogram;
   readonly deviceListCache: Counter;
+  readonly stuckCopies: Counter;
+  readonly dependencyUp: Gauge;
 
   constructor(registry: Registry) {
     this.connections = new Gauge({
@@ -56,6 +58,17 @@ export class GatewayMetrics {
       name: 'gateway_device_list_cache_total',
       help: 'Device-list cache lookups for the send check, by result (hit, miss)',
       labelNames: ['result'],
+      registers: [registry],
+    });
+    this.stuckCopies = new Counter({
+      name: 'gateway_stuck_copies_total',
+      help: 'Queued copies found older than STUCK_AGE_MS and never pushed to their connected device (then pushed by a new drain); 0 when live pushes work',
+      registers: [registry],
+    });
+    this.dependencyUp = new Gauge({
+      name: 'gateway_dependency_up',
+      help: 'Whether the last readiness probe of a dependency (delivery, registry) was answered (1) or not (0)',
+      labelNames: ['dependency'],
       registers: [registry],
     });
   }

@@ -7,6 +7,9 @@ import {
   DeliveryHistoryFetchChunkRequestSchema,
   DeliveryHistoryUploadChunkRequestSchema,
   type DeliveryPage,
+  DeliveryPingRequestSchema,
+  type DeliveryStaleCopies,
+  DeliveryStaleCopiesRequestSchema,
   type HistoryChunk,
   type HistoryFetch,
   type HistoryUpload,
@@ -32,6 +35,13 @@ export interface DeliveryClient {
   ack(device: Address, serverIds: string[]): Promise<number>;
   historyUploadChunk(uploader: Address, request: HistoryUpload): Promise<HistoryUploadResult>;
   historyFetchChunk(requester: Address, request: HistoryFetch): Promise<HistoryChunk>;
+  /**
+   * For 1..MAX_STALE_CHECK_DEVICES devices, their oldest copies queued at least `minAgeMs` ago
+   * (ids and seqs; devices without any are left out).
+   */
+  staleCopies(devices: readonly Address[], minAgeMs: number, limit: number): Promise<DeliveryStaleCopies>;
+  /** Resolves when a delivery instance answers (readiness probe). */
+  ping(timeoutMs: number): Promise<void>;
 }
 
 const addr = (a: Address) => ({ accountId: a.accountId, deviceId: a.deviceId });
@@ -83,6 +93,19 @@ export class BusDeliveryClient implements DeliveryClient {
       create(DeliveryHistoryUploadChunkRequestSchema, { uploader: addr(uploader), request }),
       this.timeoutMs,
     );
+  }
+
+  staleCopies(devices: readonly Address[], minAgeMs: number, limit: number): Promise<DeliveryStaleCopies> {
+    return call(
+      this.bus,
+      this.subjects.delivery.staleCopies,
+      create(DeliveryStaleCopiesRequestSchema, { devices: devices.map(addr), minAgeMs, limit }),
+      this.timeoutMs,
+    );
+  }
+
+  async ping(timeoutMs: number): Promise<void> {
+    await call(this.bus, this.subjects.delivery.ping, create(DeliveryPingRequestSchema), timeoutMs);
   }
 
   historyFetchChunk(requester: Address, request: HistoryFetch): Promise<HistoryChunk> {

@@ -7,6 +7,7 @@ import {
   type DeviceList,
   type DeviceListFetch,
   DeviceStatus,
+  ErrorCode,
   type LinkApprove,
   type LinkApproved,
   type LinkCancel,
@@ -42,6 +43,7 @@ import {
   type Unlinked,
 } from '@tandem/proto';
 
+import { GatewayError } from '../errors.js';
 import type { Address, DeviceSet } from '../services/device-set.js';
 import type { Bus } from './bus.js';
 import { call } from './rpc.js';
@@ -72,9 +74,17 @@ export interface RegistryClient {
   unlink(requester: Address, req: Unlink): Promise<Unlinked>;
   /** Last-seen times of connected devices (1..MAX_TOUCH_BATCH addresses). */
   touch(devices: readonly Address[], seenAtMs: number): Promise<void>;
+  /**
+   * Resolves when a registry instance answers a lookup that reaches its database (readiness
+   * probe): registry.get_device of an address no device has, answered DEVICE_UNKNOWN.
+   */
+  ping(timeoutMs: number): Promise<void>;
 }
 
 const addr = (a: Address) => ({ accountId: a.accountId, deviceId: a.deviceId });
+
+/** The address the readiness probe looks up: a valid UUID no account is given (v4 ids are random). */
+export const PROBE_ADDRESS: Address = { accountId: '00000000-0000-0000-0000-000000000000', deviceId: 1 };
 
 export class BusRegistryClient implements RegistryClient {
   constructor(
@@ -85,6 +95,21 @@ export class BusRegistryClient implements RegistryClient {
 
   private get s() {
     return this.subjects.registry;
+  }
+
+  async ping(timeoutMs: number): Promise<void> {
+    try {
+      await call(
+        this.bus,
+        this.s.getDevice,
+        create(RegistryGetDeviceRequestSchema, { device: addr(PROBE_ADDRESS) }),
+        timeoutMs,
+      );
+    } catch (err) {
+      // The expected answer: the registry looked the device up and found none.
+      if (err instanceof GatewayError && err.code === ErrorCode.DEVICE_UNKNOWN) return;
+      throw err;
+    }
   }
 
   async getDevice(device: Address): Promise<RegistryDeviceRecord> {

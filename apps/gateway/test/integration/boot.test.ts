@@ -33,11 +33,14 @@ describe('gateway boot', () => {
     ws.close();
   });
 
-  it('answers /healthz and /readyz on the ops port', async () => {
+  it('answers /healthz, and /readyz 503 while neither delivery nor the registry answers', async () => {
     const health = await fetch(`http://127.0.0.1:${app.ops.port}/healthz`);
     const ready = await fetch(`http://127.0.0.1:${app.ops.port}/readyz`);
     expect(health.status).toBe(200);
-    expect(ready.status).toBe(200);
-    expect(await ready.json()).toEqual({ status: 'ok', checks: { nats: 'ok' } });
+    expect(ready.status).toBe(503);
+    expect(await ready.json()).toEqual({
+      status: 'unavailable',
+      checks: { nats: 'ok', delivery: 'down', registry: 'down' },
+    });
   });
 });
