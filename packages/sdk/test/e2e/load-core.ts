@@ -132,7 +132,8 @@ export interface RunOptions {
 export interface RunData {
   sends: SendRecord[];
   arrivals: Arrival[];
-  warnings: Array<{ device: string; message: string }>;
+  /** `message` with account ids replaced (for counting), `raw` as the SDK wrote it. */
+  warnings: Array<{ device: string; message: string; raw: string }>;
   disconnects: Array<{ device: string; atMs: number; code: number; reason: string }>;
   skipped: number;
   startedAtMs: number;
@@ -182,7 +183,11 @@ export class LoadRun {
               ? w.error.message.slice(0, 80)
               : undefined;
         const message = w.message.replace(/[0-9a-f]{8}-[0-9a-f-]{27}/g, '<account>');
-        this.data.warnings.push({ device: device.name, message: cause ? `${message} (${cause})` : message });
+        this.data.warnings.push({
+          device: device.key,
+          message: cause ? `${message} (${cause})` : message,
+          raw: w.message,
+        });
       });
       client.on('disconnected', (e) => {
         this.data.disconnects.push({ device: device.name, atMs: Date.now(), code: e.code, reason: e.reason });
@@ -324,6 +329,12 @@ export interface LoadReport {
     stillQueued: boolean;
     /** The two devices' first messages to each other started within 3 s of each other. */
     concurrentFirstContact: boolean;
+    /**
+     * What the receiving device warned about the sending device during the run, if anything
+     * (the SDK's warnings name the sender, not the message): 'undecryptable' (cannot decrypt a
+     * message from it) and/or 'dropped as unverified' (its device list did not verify).
+     */
+    receiverWarned: string[];
     acceptedAtS: number;
   }>;
   duplicated: Array<{ text: string; device: string; count: number; serverIds: string[] }>;
@@ -399,6 +410,16 @@ export function report(data: RunData, queued: QueuedCopy[], graceMs: number): Lo
     warnings: countBy(data.warnings.map((w) => w.message)),
     disconnects: data.disconnects.length,
   };
+  const warned = new Set(data.warnings.map((w) => `${w.device}|${w.raw}`));
+  const receiverWarned = (s: SendRecord, d: DeviceInfo) => {
+    const sender = `${s.from.accountId}/${s.from.deviceId}`;
+    const out: string[] = [];
+    if (warned.has(`${d.key}|cannot decrypt a message from ${sender}`)) out.push('undecryptable');
+    if (warned.has(`${d.key}|dropping a message from ${sender}: not a verified device`)) {
+      out.push('dropped as unverified');
+    }
+    return out;
+  };
   const delays: number[] = [];
   for (const s of data.sends) {
     const got = arrivals.get(s.text);
@@ -427,6 +448,7 @@ export function report(data: RunData, queued: QueuedCopy[], graceMs: number): Lo
           stillQueued: serverId !== undefined && queuedIds.has(`${d.key}|${serverId}`),
           concurrentFirstContact:
             mine !== undefined && theirs !== undefined && Math.abs(mine - theirs) < 3000,
+          receiverWarned: receiverWarned(s, d),
           acceptedAtS: Math.round((s.acceptedAtMs - data.startedAtMs) / 100) / 10,
         });
         continue;
@@ -481,7 +503,10 @@ export function details(r: LoadReport, limit = 15): string {
     `errors of send() calls by code: ${JSON.stringify(r.errorsByCode)}`,
     `missing: ${r.missing.length} (still queued in Redis: ${r.missing.filter((m) => m.stillQueued).length}; ` +
       `between devices whose first messages to each other crossed: ${r.missing.filter((m) => m.concurrentFirstContact).length}; ` +
-      `sync copies: ${sync})`,
+      `sync copies: ${sync}; receiver warned "cannot decrypt" about the sender: ` +
+      `${r.missing.filter((m) => m.receiverWarned.includes('undecryptable')).length}, ` +
+      `"not a verified device": ${r.missing.filter((m) => m.receiverWarned.includes('dropped as unverified')).length}; ` +
+      `neither and not queued: ${r.missing.filter((m) => !m.stillQueued && m.receiverWarned.length === 0).length})`,
     ...r.missing.slice(0, limit).map((m) => `  missing ${JSON.stringify(m)}`),
     ...r.duplicated.slice(0, limit).map((d) => `  duplicated ${JSON.stringify(d)}`),
     ...r.misrouted.slice(0, limit).map((d) => `  misrouted ${JSON.stringify(d)}`),
