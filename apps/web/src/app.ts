@@ -566,7 +566,8 @@ export class App {
             ` · sent from ${this.deviceLabel(deviceKey({ accountId: m.from.accountId, deviceId: m.from.deviceId }))}`,
           );
         for (const [dev, state] of Object.entries(m.copies).sort(([a], [b]) => (a < b ? -1 : 1))) {
-          const symbol = state === 'delivered' ? '✓' : state === 'expired' ? '✕' : '…';
+          const symbol = state === 'delivered' ? '✓' : state === 'expired' || state === 'failed' ? '✕' : '…';
+          const note = state === 'expired' ? ' (expired)' : state === 'failed' ? ' (could not decrypt)' : '';
           meta.append(
             h(
               'span',
@@ -576,7 +577,7 @@ export class App {
                 'data-device': dev,
                 title: `${state}: ${this.deviceLabel(dev)}`,
               },
-              `${symbol} ${this.deviceLabel(dev)}${state === 'expired' ? ' (expired)' : ''}`,
+              `${symbol} ${this.deviceLabel(dev)}${note}`,
             ),
           );
         }

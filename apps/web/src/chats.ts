@@ -1,7 +1,7 @@
 import type { HistoryItem } from './history.js';
 import { CONTACTS, MESSAGES, run } from './idb.js';
 
-export type CopyState = 'queued' | 'delivered' | 'expired';
+export type CopyState = 'queued' | 'delivered' | 'expired' | 'failed';
 
 /** One message of a conversation, decrypted, as the page keeps it in IndexedDB. */
 export interface ChatMessage {
@@ -94,7 +94,7 @@ export class ChatStore {
         const m = req.result as ChatMessage | undefined;
         if (!m) return;
         found = true;
-        // 'expired' and 'delivered' are final; a late 'queued' never overwrites them.
+        // 'expired', 'failed' and 'delivered' are final; a late 'queued' never overwrites them.
         if (state !== 'queued' || m.copies[device] === undefined) m.copies[device] = state;
         store.put(m);
       };

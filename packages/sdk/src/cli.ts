@@ -190,6 +190,11 @@ function listen(
   client.on('receipt', (r) =>
     print(`  ${r.kind} to ${r.device.accountId.slice(0, 8)}/${r.device.deviceId} (${r.clientMessageId})`),
   );
+  client.on('undecryptable', (u) =>
+    print(
+      `a message from ${names.get(u.from.accountId) ?? u.from.accountId.slice(0, 8)} (device ${u.from.deviceId}) could not be decrypted, even after asking for it again (${u.clientMessageId})`,
+    ),
+  );
   client.on('history', (h) => print(`history from the primary: ${h.data.length} bytes`));
   client.on('queue-empty', () => print('-- up to date --'));
   client.on('disconnected', (d) =>

@@ -9,12 +9,7 @@ import {
   verifyDeviceList,
 } from '@tandem/crypto/device-signatures';
 import { isCryptoError } from '@tandem/crypto/errors';
-import {
-  decryptEnvelope,
-  encryptForDevices,
-  type RecipientDevice,
-  readEnvelope,
-} from '@tandem/crypto/fanout';
+import { encryptForDevices, type RecipientDevice, readEnvelope } from '@tandem/crypto/fanout';
 import { decryptHistoryBundle, encryptHistoryBundle } from '@tandem/crypto/history';
 import { generateIdentity, type IdentityKeyPair, signAuthChallenge } from '@tandem/crypto/identity';
 import {
@@ -35,8 +30,16 @@ import {
   type SignedPrekey,
   verifyPrekeyBundle,
 } from '@tandem/crypto/prekeys';
-import { deserializeSession, type SessionState, serializeSession } from '@tandem/crypto/ratchet';
+import type { SessionState } from '@tandem/crypto/ratchet';
 import { safetyNumber } from '@tandem/crypto/safety-number';
+import {
+  decryptWithRecord,
+  deserializeSessionRecord,
+  EMPTY_SESSION_RECORD,
+  promoteSession,
+  type SessionRecord,
+  serializeSessionRecord,
+} from '@tandem/crypto/session-record';
 import {
   CLOSE_CODE_RECONNECT,
   CloseCode,
@@ -55,8 +58,10 @@ import {
   MAX_COMPANIONS,
   MAX_HISTORY_CHUNK_BYTES,
   MAX_ONE_TIME_PREKEYS_PER_UPLOAD,
+  MAX_RETRY_ATTEMPTS,
   type MessageInitShape,
   Platform,
+  type Receipt,
   ReceiptKind,
   type ServerFrame,
 } from '@tandem/proto';
@@ -91,7 +96,12 @@ export interface InboundMessage {
 }
 
 export interface ReceiptEvent {
-  kind: 'delivered' | 'expired';
+  /**
+   * delivered: the device acknowledged the message (after decrypting it). expired: the copy's
+   * time-to-live passed before the device fetched it. failed: the device could not decrypt it,
+   * even after it asked for the message again and this device sent it again.
+   */
+  kind: 'delivered' | 'expired' | 'failed';
   clientMessageId: string;
   device: DeviceAddress;
   atMs: number;
@@ -115,6 +125,11 @@ export interface TandemEvents {
   unlinked: undefined;
   /** A newer connection of this device took over (no automatic reconnect). */
   displaced: undefined;
+  /**
+   * A message from another device could not be decrypted, even after asking its sender to send
+   * it again (MAX_RETRY_ATTEMPTS times). Its sender is told too (a `failed` receipt).
+   */
+  undecryptable: { from: DeviceAddress; clientMessageId: string };
   /** Something failed in the background (a message that did not decrypt, a failed top-up). */
   warning: { message: string; error?: unknown };
 }
@@ -175,9 +190,28 @@ interface DeviceState {
 
 interface Pending {
   serverId: string;
-  kind: 'message' | 'history';
+  kind: 'message' | 'history' | 'retry';
   message?: InboundMessage;
   history?: { from: DeviceAddress; blobId: string; key: Uint8Array; sha256: Uint8Array; totalChunks: number };
+  retry?: { from: DeviceAddress; clientMessageId: string; attempt: number; final: boolean };
+}
+
+/** What this device sent, kept so it can send a message again when a recipient device asks. */
+interface SendLogEntry {
+  atMs: number;
+  to: string;
+  /** Encoded Content for the recipient account's devices and for this account's other devices. */
+  forRecipient: Uint8Array;
+  forOwnDevices: Uint8Array;
+}
+
+/** A resend in flight: its server-level clientMessageId maps back to the original message. */
+interface ResendEntry {
+  atMs: number;
+  original: string;
+  device: DeviceAddress;
+  /** The device asked for this resend again (it did not decrypt either): its receipt is not final. */
+  superseded?: boolean;
 }
 
 const INITIAL_ONE_TIME = 50;
@@ -191,6 +225,8 @@ const UNKNOWN_OUTCOME = ['TIMEOUT', 'UNAVAILABLE', 'INTERNAL'] as const;
 const CLIENT_MESSAGE_ID = /^[A-Za-z0-9_-]{1,64}$/;
 const ACK_BATCH = 64;
 const SEEN_TTL_MS = 31 * 24 * 3600 * 1000;
+/** Server-level id of the n-th resend of a message (n = 1..): the recipient reads n from it. */
+const RESEND_ID = /^rs(\d{1,2})-/;
 
 const K = {
   device: 'device',
@@ -207,6 +243,15 @@ const K = {
   seenReceipt: (clientMessageId: string, device: DeviceAddress, kind: string) =>
     `seen/rcpt/${clientMessageId}/${device.accountId}/${device.deviceId}/${kind}`,
   pending: (serverId: string) => `pending/${serverId}`,
+  /** What this device sent, by clientMessageId (for resends; swept after SEEN_TTL_MS). */
+  sendLog: (clientMessageId: string) => `seen/sent/${clientMessageId}`,
+  /** A resend's server-level clientMessageId -> the original message and device. */
+  resend: (clientMessageId: string) => `seen/resend/${clientMessageId}`,
+  /** A recipient device asked for `clientMessageId` again: its delivered receipt is not final. */
+  retrying: (clientMessageId: string, device: DeviceAddress) =>
+    `seen/retrying/${clientMessageId}/${device.accountId}/${device.deviceId}`,
+  /** Retry requests this device sent: their receipts are not the application's. */
+  control: (clientMessageId: string) => `seen/ctl/${clientMessageId}`,
 };
 
 /**
@@ -215,6 +260,10 @@ const K = {
  */
 export class TandemClient extends Emitter<TandemEvents> {
   private conn: Connection | undefined;
+  /** `conn` once it has authenticated (sends wait for this, not for an open socket). */
+  private authed: Connection | undefined;
+  /** Callers of `ready()` waiting for an authenticated connection. */
+  private readonly authWaiters = new Set<() => void>();
   private wantConnected = false;
   private reconnectAttempt = 0;
   private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
@@ -420,6 +469,7 @@ export class TandemClient extends Emitter<TandemEvents> {
             pqLastResortPrekey: publicPq(keys.lastResort),
           });
           client.reconnectAttempt = 0;
+          client.markAuthenticated(conn);
           // `done` resolving is the "connected" moment of a freshly linked device: its listeners
           // are not attached yet, so no `connected` event is emitted here.
           return client;
@@ -480,6 +530,7 @@ export class TandemClient extends Emitter<TandemEvents> {
         // Retrying with these keys can never succeed.
         this.wantConnected = false;
         clearTimeout(this.reconnectTimer);
+        this.wakeWaiters();
       }
       if (code === 'DEVICE_REVOKED') {
         // Unlinked while this device was offline: wipe it, as when the socket is closed with 4003.
@@ -495,6 +546,7 @@ export class TandemClient extends Emitter<TandemEvents> {
     this.wantConnected = false;
     this.generation++;
     clearTimeout(this.reconnectTimer);
+    this.wakeWaiters();
     await this.flushAcks();
     await this.inbound;
     this.conn?.close(1000, 'client closed');
@@ -522,15 +574,55 @@ export class TandemClient extends Emitter<TandemEvents> {
       signature,
     });
     this.reconnectAttempt = 0;
+    this.markAuthenticated(conn);
     await this.emitAsync('connected', { accountId: this.state.accountId, deviceId: this.state.deviceId });
     // Messages decrypted before a crash or disconnect but not yet handed to the application.
     this.enqueue(() => this.replayPending());
     this.enqueue(() => this.topUpPrekeys().catch((error) => this.warn('prekey top-up failed', error)));
   }
 
+  /** The connection may carry requests now: wake what waits in `ready()`. */
+  private markAuthenticated(conn: Connection): void {
+    this.authed = conn;
+    this.wakeWaiters();
+  }
+
+  private wakeWaiters(): void {
+    for (const wake of [...this.authWaiters]) wake();
+  }
+
+  /**
+   * The authenticated connection. While a reconnect (or the first authenticate) is under way it
+   * waits for it, up to the request timeout, instead of sending on a socket the gateway does not
+   * yet serve (it would answer UNAUTHENTICATED). DISCONNECTED when not connecting at all.
+   */
+  private async ready(): Promise<Connection> {
+    const waitMs = this.options.requestTimeoutMs ?? 15_000;
+    const deadline = Date.now() + waitMs;
+    for (;;) {
+      const conn = this.authed;
+      if (conn && conn === this.conn && conn.isOpen) return conn;
+      if (!this.wantConnected || (this.options.reconnect === false && !this.conn)) {
+        throw new TandemError('DISCONNECTED', 'not connected; call connect() first');
+      }
+      const left = deadline - Date.now();
+      if (left <= 0) throw new TandemError('DISCONNECTED', `not connected to the server within ${waitMs} ms`);
+      await new Promise<void>((resolve) => {
+        const wake = () => {
+          clearTimeout(timer);
+          this.authWaiters.delete(wake);
+          resolve();
+        };
+        const timer = setTimeout(wake, left);
+        this.authWaiters.add(wake);
+      });
+    }
+  }
+
   private onClose(conn: Connection, code: number, reason: string): void {
     if (this.conn !== conn) return;
     this.conn = undefined;
+    this.authed = undefined;
     clearTimeout(this.ackTimer);
     this.ackTimer = undefined;
     this.ackBuffer = [];
@@ -539,6 +631,7 @@ export class TandemClient extends Emitter<TandemEvents> {
     void this.emitAsync('disconnected', { code, reason, willReconnect });
     if (code === CloseCode.DEVICE_REVOKED) {
       this.wantConnected = false;
+      this.wakeWaiters();
       this.enqueue(async () => {
         await this.options.store.clear();
         await this.emitAsync('unlinked', undefined);
@@ -547,10 +640,12 @@ export class TandemClient extends Emitter<TandemEvents> {
     }
     if (code === CloseCode.DISPLACED) {
       this.wantConnected = false;
+      this.wakeWaiters();
       void this.emitAsync('displaced', undefined);
       return;
     }
     if (willReconnect) this.scheduleReconnect(policy === 'reconnect');
+    else this.wakeWaiters();
   }
 
   /** Reconnects after a jittered, exponentially growing delay; retries until it works or is told to stop. */
@@ -567,11 +662,6 @@ export class TandemClient extends Emitter<TandemEvents> {
         if (!this.conn && this.wantConnected) this.scheduleReconnect(false);
       });
     }, delay);
-  }
-
-  private requireConn(): Connection {
-    if (!this.conn?.isOpen) throw new TandemError('DISCONNECTED', 'not connected; call connect() first');
-    return this.conn;
   }
 
   private onPush(frame: ServerFrame): void {
@@ -637,21 +727,7 @@ export class TandemClient extends Emitter<TandemEvents> {
       return;
     }
     if (d.content.case === 'receipt') {
-      const r = d.content.value;
-      const kind = r.kind === ReceiptKind.EXPIRED ? 'expired' : 'delivered';
-      const device = { accountId: r.recipient!.accountId, deviceId: r.recipient!.deviceId };
-      // A message stored twice (a retry after the first copy had left the queue) yields two
-      // receipts for one device: the application hears of each (message, device, kind) once.
-      const once = K.seenReceipt(r.clientMessageId, device, kind);
-      if (!(await store.get(once))) {
-        await this.emitAsync('receipt', {
-          kind,
-          clientMessageId: r.clientMessageId,
-          device,
-          atMs: Number(r.timestampMs),
-        });
-      }
-      await this.markSeen(d.serverId, [[once, encodeJson(this.now())]]);
+      await this.handleReceipt(d.serverId, d.content.value);
       return;
     }
     if (d.content.case !== 'envelope' || !d.sender) return;
@@ -672,65 +748,157 @@ export class TandemClient extends Emitter<TandemEvents> {
     }
     const ciphertext = d.content.value.ciphertext;
     const senderIdentityKey = sender.identityKey;
-    const pending = await this.withSessions(() =>
+    const outcome = await this.withSessions(() =>
       this.decryptAndStore(d, from, senderIdentityKey, ciphertext),
     );
-    if (pending) await this.handOver(pending);
+    if (outcome === 'undecryptable') await this.requestRetry(d, from);
+    else if (outcome) await this.handOver(outcome);
   }
 
   /**
-   * Decrypts a copy with the stored session and saves the new session together with what it
-   * decrypted (or, when there is nothing to hand over, marks the copy seen). Under the session lock.
+   * A receipt from the server. The application hears of each (message, device, kind) once; a
+   * `delivered` for a copy the device asked for again is not final (the resend's receipt is),
+   * and a resend's receipt is reported under the original message's id.
+   */
+  private async handleReceipt(serverId: string, r: Receipt): Promise<void> {
+    const store = this.options.store;
+    const device = { accountId: r.recipient!.accountId, deviceId: r.recipient!.deviceId };
+    const kind = r.kind === ReceiptKind.EXPIRED ? 'expired' : 'delivered';
+    if (await store.get(K.control(r.clientMessageId))) {
+      await this.markSeen(serverId, []);
+      return;
+    }
+    const resendRaw = await store.get(K.resend(r.clientMessageId));
+    const resend = resendRaw ? decodeJson<ResendEntry>(resendRaw) : undefined;
+    const clientMessageId = resend ? resend.original : r.clientMessageId;
+    const retrying = K.retrying(clientMessageId, device);
+    // The device acknowledged a copy it could not decrypt, after asking for it again (its retry
+    // request is queued before the ack that makes this receipt, so it has been handled).
+    const notFinal = resend ? resend.superseded === true : await store.get(retrying);
+    if (kind === 'delivered' && notFinal) {
+      await this.markSeen(serverId, []);
+      return;
+    }
+    const writes: Array<[string, Uint8Array | undefined]> = [];
+    if (resend && kind === 'delivered') writes.push([retrying, undefined]);
+    await this.reportReceipt(clientMessageId, device, kind, Number(r.timestampMs), writes);
+    await this.markSeen(serverId, writes);
+  }
+
+  /** Emits a receipt unless one of this (message, device, kind) was emitted; queues its mark in `writes`. */
+  private async reportReceipt(
+    clientMessageId: string,
+    device: DeviceAddress,
+    kind: ReceiptEvent['kind'],
+    atMs: number,
+    writes: Array<[string, Uint8Array | undefined]>,
+  ): Promise<void> {
+    // A message stored twice (a retry after the first copy had left the queue) yields two
+    // receipts for one device: the application hears of each (message, device, kind) once.
+    const once = K.seenReceipt(clientMessageId, device, kind);
+    if (await this.options.store.get(once)) return;
+    await this.emitAsync('receipt', { kind, clientMessageId, device, atMs });
+    writes.push([once, encodeJson(this.now())]);
+  }
+
+  /**
+   * Decrypts a copy with the stored sessions and saves the new session record together with what
+   * it decrypted (or, when there is nothing to hand over, marks the copy seen). Under the session
+   * lock. 'undecryptable' when no session opens it: the caller asks the sender to send it again.
    */
   private async decryptAndStore(
     d: Deliver,
     from: DeviceAddress,
     senderIdentityKey: Uint8Array,
     ciphertext: Uint8Array,
-  ): Promise<Pending | undefined> {
+  ): Promise<Pending | 'undecryptable' | undefined> {
     const store = this.options.store;
-    const sessionBytes = await store.get(K.session(from));
-    const session = sessionBytes ? deserializeSession(sessionBytes) : undefined;
-    let decrypted: ReturnType<typeof decryptEnvelope>;
+    const record = await this.loadRecord(from);
+    let decrypted: ReturnType<typeof decryptWithRecord>;
     try {
       const prekeys = await this.loadPrekeysFor(ciphertext);
-      decrypted = decryptEnvelope(ciphertext, {
+      decrypted = decryptWithRecord(ciphertext, {
         identity: this.state.identity,
         senderIdentityKey,
-        session,
+        record,
         prekeys,
       });
     } catch (error) {
-      // A duplicate or replayed envelope is dropped silently; anything else is reported.
-      if (!isCryptoError(error, 'DUPLICATE_MESSAGE')) {
-        this.warn(`cannot decrypt a message from ${from.accountId}/${from.deviceId}`, error);
+      // A duplicate or replayed envelope is dropped silently; anything else is asked for again.
+      if (isCryptoError(error, 'DUPLICATE_MESSAGE')) {
+        await this.markSeen(d.serverId, []);
+        return undefined;
       }
-      await this.markSeen(d.serverId, []);
-      return undefined;
+      this.warn(
+        `cannot decrypt a message from ${from.accountId}/${from.deviceId}; asking for it again`,
+        error,
+      );
+      return 'undecryptable';
     }
-    const writes: Array<[string, Uint8Array | undefined]> = [
-      [K.session(from), serializeSession(decrypted.session)],
-    ];
+    let nextRecord = decrypted.record;
     const used = decrypted.usedPrekeys;
+    const writes: Array<[string, Uint8Array | undefined]> = [];
     if (used?.oneTimePrekeyId !== undefined) writes.push([K.oneTime(used.oneTimePrekeyId), undefined]);
     if (used && !used.pqLastResort && used.pqPrekeyId !== undefined)
       writes.push([K.pq(used.pqPrekeyId), undefined]);
     let pending: Pending | undefined;
+    let appId = d.clientMessageId;
     try {
       const content = decodeContent(decrypted.plaintext);
+      if (content.resendOf) appId = content.resendOf;
+      // A retry request comes under a session its sender has just started for the resend.
+      if (content.body.case === 'retryRequest') nextRecord = promoteSession(nextRecord, decrypted.session);
       pending = this.toPending(d, from, content);
     } catch (error) {
       this.warn(`undecodable content from ${from.accountId}/${from.deviceId}`, error);
     }
-    if (!pending) {
+    writes.push([K.session(from), serializeSessionRecord(nextRecord)]);
+    // A resend of a message that did arrive (its first copy was decrypted after all): shown once.
+    const shownBefore = appId !== d.clientMessageId && (await store.get(K.seenMessage(from, appId)));
+    if (!pending || shownBefore) {
       await this.markSeen(d.serverId, writes);
       return undefined;
     }
     // The session step and what it decrypted are saved together, before the copy is acknowledged.
     writes.push([K.pending(d.serverId), encodeJson(pending)]);
-    if (d.clientMessageId) writes.push([K.seenMessage(from, d.clientMessageId), encodeJson(this.now())]);
+    if (appId) writes.push([K.seenMessage(from, appId), encodeJson(this.now())]);
     await store.write(writes);
     return pending;
+  }
+
+  /**
+   * A copy that no held session decrypts is never acknowledged unread: this device starts a new
+   * session with the sending device and sends it a RetryRequest under it (single-device send),
+   * and only then acknowledges the copy. The sender sends the message again under the new
+   * session, with a server-level id `rs<n>-…` that tells this device it is the n-th resend; at
+   * MAX_RETRY_ATTEMPTS the request says `final` and the application is told.
+   */
+  private async requestRetry(d: Deliver, from: DeviceAddress): Promise<void> {
+    const clientMessageId = d.clientMessageId;
+    const resent = RESEND_ID.exec(clientMessageId);
+    const attempt = Math.min(MAX_RETRY_ATTEMPTS, resent ? Number(resent[1]) + 1 : 1);
+    let final = attempt >= MAX_RETRY_ATTEMPTS;
+    if (clientMessageId) {
+      const controlId = randomId();
+      try {
+        await this.options.store.write([[K.control(controlId), encodeJson(this.now())]]);
+        await this.sendToDevice(
+          from,
+          { body: { case: 'retryRequest', value: { clientMessageId, attempt, final } } },
+          controlId,
+          true,
+        );
+      } catch (error) {
+        if (!(error instanceof TandemError && error.code === 'MISMATCHED_DEVICES')) {
+          // Not acknowledged: the copy comes again after a reconnect and is asked for then.
+          this.warn(`could not ask ${from.accountId}/${from.deviceId} to send a message again`, error);
+          return;
+        }
+        final = true; // the sending device is gone: nobody can send it again
+      }
+    } else final = true;
+    await this.markSeen(d.serverId, []);
+    if (final) await this.emitAsync('undecryptable', { from, clientMessageId });
   }
 
   private toPending(
@@ -741,7 +909,8 @@ export class TandemClient extends Emitter<TandemEvents> {
     const base = {
       serverId: d.serverId,
       from,
-      clientMessageId: d.clientMessageId,
+      // A resend (after a retry request) travels under a new id; the application sees the original.
+      clientMessageId: content.resendOf || d.clientMessageId,
       serverTimestampMs: Number(d.serverTimestampMs),
     };
     switch (content.body.case) {
@@ -770,6 +939,14 @@ export class TandemClient extends Emitter<TandemEvents> {
           },
         };
       }
+      case 'retryRequest': {
+        const r = content.body.value;
+        return {
+          serverId: d.serverId,
+          kind: 'retry',
+          retry: { from, clientMessageId: r.clientMessageId, attempt: r.attempt, final: r.final },
+        };
+      }
       case 'historyKey': {
         const h = content.body.value;
         const fromPrimary = from.accountId === this.state.accountId && from.deviceId === 1;
@@ -789,6 +966,14 @@ export class TandemClient extends Emitter<TandemEvents> {
   private async handOver(p: Pending): Promise<void> {
     if (p.kind === 'message' && p.message) {
       await this.emitAsync('message', p.message);
+    } else if (p.kind === 'retry' && p.retry) {
+      try {
+        await this.answerRetry(p.retry);
+      } catch (error) {
+        // Not acknowledged: the request comes again after a reconnect.
+        this.warn('could not send a message again', error);
+        return;
+      }
     } else if (p.kind === 'history' && p.history) {
       try {
         const data = await this.fetchHistory(p.history);
@@ -810,7 +995,10 @@ export class TandemClient extends Emitter<TandemEvents> {
     const stale: Array<[string, undefined]> = [];
     for (const key of await store.list('seen/')) {
       const raw = await store.get(key);
-      if (raw && now - decodeJson<number>(raw) > SEEN_TTL_MS) stale.push([key, undefined]);
+      if (!raw) continue;
+      const value = decodeJson<number | { atMs: number }>(raw);
+      const atMs = typeof value === 'number' ? value : value.atMs;
+      if (now - atMs > SEEN_TTL_MS) stale.push([key, undefined]);
     }
     if (stale.length) await store.write(stale);
   }
@@ -884,7 +1072,7 @@ export class TandemClient extends Emitter<TandemEvents> {
 
   /** Looks up an account id by handle. */
   async lookup(handle: string): Promise<string> {
-    return (await this.requireConn().request('accountLookup', { handle })).accountId;
+    return (await (await this.ready()).request('accountLookup', { handle })).accountId;
   }
 
   /**
@@ -930,7 +1118,7 @@ export class TandemClient extends Emitter<TandemEvents> {
     forRecipient: MessageInitShape<typeof ContentSchema>,
     forOwnDevices: MessageInitShape<typeof ContentSchema> | undefined,
   ): Promise<SendResult> {
-    const conn = this.requireConn();
+    const conn = await this.ready();
     const self = { accountId: this.state.accountId, deviceId: this.state.deviceId };
     const recipientPlain = encodeContent(create(ContentSchema, forRecipient));
     const ownPlain = forOwnDevices ? encodeContent(create(ContentSchema, forOwnDevices)) : recipientPlain;
@@ -949,15 +1137,32 @@ export class TandemClient extends Emitter<TandemEvents> {
       const sender = { identity: this.state.identity, registrationId: this.state.registrationId };
       const envelopes = await this.withSessions(async () => {
         const targets = [
-          ...(await this.recipientsFor(to, recipients)).map((r) => ({ r, plain: recipientPlain })),
-          ...(await this.recipientsFor(self.accountId, own)).map((r) => ({ r, plain: ownPlain })),
+          ...(await this.recipientsFor(to, recipients)).map((r) => ({ ...r, plain: recipientPlain })),
+          ...(await this.recipientsFor(self.accountId, own)).map((r) => ({ ...r, plain: ownPlain })),
         ];
-        const sealed = targets.map(({ r, plain }) => encryptForDevices(sender, plain, [r])[0]!);
-        // Persist every session step before the copies leave the device.
-        await this.options.store.write(
-          sealed.map((e) => [K.session(e), serializeSession(e.session)] as [string, Uint8Array]),
-        );
-        return sealed;
+        const sealed = targets.map(({ device, record, plain }) => ({
+          e: encryptForDevices(sender, plain, [device])[0]!,
+          record,
+        }));
+        // Persist every session step, and what is sent (to send it again if a device asks),
+        // before the copies leave the device.
+        const log: SendLogEntry = {
+          atMs: this.now(),
+          to,
+          forRecipient: recipientPlain,
+          forOwnDevices: ownPlain,
+        };
+        await this.options.store.write([
+          ...sealed.map(
+            ({ e, record }) =>
+              [K.session(e), serializeSessionRecord(promoteSession(record, e.session))] as [
+                string,
+                Uint8Array,
+              ],
+          ),
+          [K.sendLog(clientMessageId), encodeJson(log)],
+        ]);
+        return sealed.map(({ e }) => e);
       });
       const registration = new Map(
         [...recipients.map((d) => [`${to}/${d.deviceId}`, d.registrationId] as const)].concat(
@@ -1024,23 +1229,42 @@ export class TandemClient extends Emitter<TandemEvents> {
     }
   }
 
-  /** Sessions for the given devices; devices without one get a verified prekey bundle. */
-  private async recipientsFor(accountId: string, devices: TrustedDevice[]): Promise<RecipientDevice[]> {
-    const out: RecipientDevice[] = [];
-    const missing: TrustedDevice[] = [];
+  /** Every session held with a device (an empty record when none). */
+  private async loadRecord(a: DeviceAddress): Promise<SessionRecord> {
+    const raw = await this.options.store.get(K.session(a));
+    return raw ? deserializeSessionRecord(raw) : EMPTY_SESSION_RECORD;
+  }
+
+  /**
+   * What to encrypt to each device under: the current session of its record, or (when it has
+   * none that can send, or `fresh`) a verified prekey bundle for a new one.
+   */
+  private async recipientsFor(
+    accountId: string,
+    devices: TrustedDevice[],
+    fresh = false,
+  ): Promise<Array<{ device: RecipientDevice; record: SessionRecord }>> {
+    const out: Array<{ device: RecipientDevice; record: SessionRecord }> = [];
+    const missing: Array<{ d: TrustedDevice; record: SessionRecord }> = [];
     for (const d of devices) {
-      const raw = await this.options.store.get(K.session({ accountId, deviceId: d.deviceId }));
-      const session: SessionState | undefined = raw ? deserializeSession(raw) : undefined;
-      if (session && equalBytes(session.remoteIdentityKey, d.identityKey)) {
-        out.push({ accountId, deviceId: d.deviceId, identityKey: d.identityKey, session });
-      } else missing.push(d);
+      let record = await this.loadRecord({ accountId, deviceId: d.deviceId });
+      const session: SessionState | undefined = record.current;
+      if (session && !equalBytes(session.remoteIdentityKey, d.identityKey)) record = EMPTY_SESSION_RECORD;
+      else if (session && session.sendingChainKey !== null && !fresh) {
+        out.push({
+          device: { accountId, deviceId: d.deviceId, identityKey: d.identityKey, session },
+          record,
+        });
+        continue;
+      }
+      missing.push({ d, record });
     }
     if (missing.length) {
-      const res = await this.requireConn().request('bundleFetch', {
+      const res = await (await this.ready()).request('bundleFetch', {
         accountId,
-        deviceIds: missing.map((d) => d.deviceId),
+        deviceIds: missing.map(({ d }) => d.deviceId),
       });
-      for (const d of missing) {
+      for (const { d, record } of missing) {
         const b = res.bundles.find((x) => x.deviceId === d.deviceId);
         if (!b)
           throw new TandemError('MISMATCHED_DEVICES', `no prekey bundle for ${accountId}/${d.deviceId}`);
@@ -1058,10 +1282,117 @@ export class TandemClient extends Emitter<TandemEvents> {
             cause,
           });
         }
-        out.push({ accountId, deviceId: d.deviceId, identityKey: d.identityKey, bundle });
+        out.push({ device: { accountId, deviceId: d.deviceId, identityKey: d.identityKey, bundle }, record });
       }
     }
     return out;
+  }
+
+  /**
+   * Sends `content` to one device only (Send.single_device): a retry request (`fresh`: under a
+   * new session from the device's bundle) or a resend. `clientMessageId` is the server-level id.
+   * MISMATCHED_DEVICES when the device is no longer one of its account's.
+   */
+  private async sendToDevice(
+    target: DeviceAddress,
+    content: MessageInitShape<typeof ContentSchema>,
+    clientMessageId: string,
+    fresh: boolean,
+  ): Promise<void> {
+    const plain = encodeContent(create(ContentSchema, content));
+    const sender = { identity: this.state.identity, registrationId: this.state.registrationId };
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const conn = await this.ready();
+      const device = (await this.trustedDevices(target.accountId, attempt > 0)).find(
+        (d) => d.deviceId === target.deviceId,
+      );
+      if (!device) {
+        throw new TandemError(
+          'MISMATCHED_DEVICES',
+          `${target.accountId}/${target.deviceId} is not a current device`,
+        );
+      }
+      const envelope = await this.withSessions(async () => {
+        const [one] = await this.recipientsFor(target.accountId, [device], fresh);
+        const e = encryptForDevices(sender, plain, [one!.device])[0]!;
+        await this.options.store.write([
+          [K.session(e), serializeSessionRecord(promoteSession(one!.record, e.session))],
+        ]);
+        return e;
+      });
+      const result = await this.sendIdempotent(conn, {
+        clientMessageId,
+        recipientAccountId: target.accountId,
+        singleDevice: true,
+        copies: [
+          {
+            address: target,
+            registrationId: device.registrationId,
+            type: envelope.type === 1 ? EnvelopeType.PREKEY_MESSAGE : EnvelopeType.MESSAGE,
+            ciphertext: envelope.envelope,
+          },
+        ],
+      });
+      if (result.result.case === 'accepted') return;
+      if (result.result.case === 'mismatchedDevices') {
+        throw new TandemError(
+          'MISMATCHED_DEVICES',
+          `${target.accountId}/${target.deviceId} is not a current device`,
+        );
+      }
+      // Stale registration id: the device was re-registered; refresh its list and start afresh.
+      await this.withSessions(() => this.options.store.write([[K.session(target), undefined]]));
+      fresh = true;
+    }
+    throw new TandemError(
+      'MISMATCHED_DEVICES',
+      `${target.accountId}/${target.deviceId} kept changing; gave up`,
+    );
+  }
+
+  /**
+   * A device that could not decrypt a message of ours asks for it again: send it once more to that
+   * device alone, under the session its request came in (which it has just started), with
+   * `resend_of` naming the original so the device shows it once — or, past MAX_RETRY_ATTEMPTS or
+   * when it gives up, report a `failed` receipt for that device.
+   */
+  private async answerRetry(r: NonNullable<Pending['retry']>): Promise<void> {
+    const store = this.options.store;
+    const resendRaw = await store.get(K.resend(r.clientMessageId));
+    const asked = resendRaw ? decodeJson<ResendEntry>(resendRaw) : undefined;
+    const original = asked ? asked.original : r.clientMessageId;
+    if (await store.get(K.control(original))) return; // our own retry request: nothing to resend
+    const logRaw = await store.get(K.sendLog(original));
+    const log = logRaw ? decodeJson<SendLogEntry>(logRaw) : undefined;
+    const own = r.from.accountId === this.state.accountId;
+    if (log && !own && r.from.accountId !== log.to) {
+      this.warn(`${r.from.accountId}/${r.from.deviceId} asked for a message it was not sent`);
+      return;
+    }
+    const retrying = K.retrying(original, r.from);
+    // Resends so far to this device, counted here too: a device cannot make this one resend forever.
+    const markRaw = await store.get(retrying);
+    const resends = markRaw ? decodeJson<{ atMs: number; resends: number }>(markRaw).resends : 0;
+    const attempt = resends + 1;
+    const supersede: Array<[string, Uint8Array]> = asked
+      ? [[K.resend(r.clientMessageId), encodeJson({ ...asked, superseded: true })]]
+      : [];
+    if (!log || r.final || attempt >= MAX_RETRY_ATTEMPTS) {
+      const writes: Array<[string, Uint8Array | undefined]> = [[retrying, undefined], ...supersede];
+      await this.reportReceipt(original, r.from, 'failed', this.now(), writes);
+      await store.write(writes);
+      return;
+    }
+    const content = decodeContent(own ? log.forOwnDevices : log.forRecipient);
+    content.resendOf = original;
+    const resendId = `rs${attempt}-${randomId(12)}`;
+    const entry: ResendEntry = { atMs: this.now(), original, device: r.from };
+    await store.write([
+      [retrying, encodeJson({ atMs: this.now(), resends: attempt })],
+      [K.resend(resendId), encodeJson(entry)],
+      ...supersede,
+    ]);
+    await this.sendToDevice(r.from, content, resendId, false);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -1098,7 +1429,7 @@ export class TandemClient extends Emitter<TandemEvents> {
   private async trustRecord(accountId: string, refresh: boolean): Promise<TrustRecord> {
     const cached = this.trustCache.get(accountId);
     if (cached && !refresh) return cached;
-    const list = await this.requireConn().request('deviceListFetch', { accountId });
+    const list = await (await this.ready()).request('deviceListFetch', { accountId });
     const verified = verifyServedList(list);
     const raw = await this.options.store.get(K.trust(accountId));
     const pinned = raw ? decodeJson<TrustRecord>(raw) : undefined;
@@ -1132,9 +1463,7 @@ export class TandemClient extends Emitter<TandemEvents> {
     if (linkedCount >= MAX_COMPANIONS) {
       // The signed device list cannot name a sixth device: refuse here, and end the companion's
       // wait instead of leaving it to expire.
-      await this.requireConn()
-        .request('linkCancel', { linkId: offer.linkId })
-        .catch(() => undefined);
+      await (await this.ready()).request('linkCancel', { linkId: offer.linkId }).catch(() => undefined);
       throw new TandemError('DEVICE_LIMIT', `${linkedCount} companions are linked, the most allowed`, {
         linkedCount,
       });
@@ -1174,7 +1503,7 @@ export class TandemClient extends Emitter<TandemEvents> {
         }),
       ),
     });
-    const approved = await this.requireConn().request('linkApprove', {
+    const approved = await (await this.ready()).request('linkApprove', {
       linkId: offer.linkId,
       companionIdentityKey: offer.identityPublicKey,
       deviceIdentity: { details, accountSignature, deviceSignature: new Uint8Array() },
@@ -1193,7 +1522,7 @@ export class TandemClient extends Emitter<TandemEvents> {
    * itself wipes the store.
    */
   async unlink(deviceId: number = this.state.deviceId): Promise<void> {
-    const conn = this.requireConn();
+    const conn = await this.ready();
     if (!this.state.isPrimary) {
       if (deviceId !== this.state.deviceId)
         throw new TandemError('NOT_PRIMARY', 'a companion can unlink only itself');
@@ -1234,7 +1563,7 @@ export class TandemClient extends Emitter<TandemEvents> {
     const totalChunks = Math.max(1, Math.ceil(blob.length / MAX_HISTORY_CHUNK_BYTES));
     let blobId = '';
     for (let i = 0; i < totalChunks; i++) {
-      const res = await this.requireConn().request('historyUpload', {
+      const res = await (await this.ready()).request('historyUpload', {
         blobId,
         recipientDeviceId: companionDeviceId,
         chunkIndex: i,
@@ -1264,7 +1593,7 @@ export class TandemClient extends Emitter<TandemEvents> {
   private async fetchHistory(h: NonNullable<Pending['history']>): Promise<Uint8Array> {
     const parts: Uint8Array[] = [];
     for (let i = 0; i < h.totalChunks; i++) {
-      const chunk = await this.requireConn().request('historyFetch', { blobId: h.blobId, chunkIndex: i });
+      const chunk = await (await this.ready()).request('historyFetch', { blobId: h.blobId, chunkIndex: i });
       parts.push(chunk.data);
     }
     return decryptHistoryBundle(h.key, [concat(parts)], h.sha256);
@@ -1279,7 +1608,7 @@ export class TandemClient extends Emitter<TandemEvents> {
 
   /** Uploads fresh one-time prekeys when the server holds fewer than the low watermark. */
   async topUpPrekeys(): Promise<void> {
-    const conn = this.requireConn();
+    const conn = await this.ready();
     const { counts } = await conn.request('prekeyCount', {});
     const oneTime = counts?.oneTime ?? 0;
     const pqOneTime = counts?.pqOneTime ?? 0;
