@@ -191,10 +191,14 @@ async function closeFarms(farms: Farm[]): Promise<void> {
       } catch {
         // killed below
       }
+      let timer: ReturnType<typeof setTimeout> | undefined;
       const exited = await Promise.race([
         farm.exited.then(() => true),
-        new Promise<boolean>((r) => setTimeout(() => r(false), 5000)),
+        new Promise<boolean>((r) => {
+          timer = setTimeout(() => r(false), 5000);
+        }),
       ]);
+      clearTimeout(timer);
       if (!exited) {
         farm.child.kill('SIGKILL');
         await farm.exited;
