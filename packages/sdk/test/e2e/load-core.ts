@@ -54,16 +54,33 @@ export async function createAccount(
     store: new MemoryStore(),
     reconnectDelayMs: { min: 20, max: 200 },
   });
-  const handle = `load${index}_${tag}`;
-  const phone = await TandemClient.register({
-    ...options(primaryGateway),
-    handle,
-    name: `load ${index} phone`,
-    getCode: () => getCode(handle),
-  });
-  const link = await TandemClient.link({ ...options(companionGateway), name: `load ${index} companion` });
-  await phone.approveLink(link.qr);
-  const companion = await link.done;
+  // Set-up, not the promise under test: an attempt a busy service did not answer in time is made
+  // again with a new handle (at most 3 attempts; the kill test gives services 1 s per request).
+  let phone: TandemClient | undefined;
+  let companion: TandemClient | undefined;
+  let link: Awaited<ReturnType<typeof TandemClient.link>> | undefined;
+  for (let attempt = 1; !companion; attempt++) {
+    const handle = `load${index}_${tag}_${attempt}`;
+    try {
+      phone = await TandemClient.register({
+        ...options(primaryGateway),
+        handle,
+        name: `load ${index} phone`,
+        getCode: () => getCode(handle),
+      });
+      link = await TandemClient.link({ ...options(companionGateway), name: `load ${index} companion` });
+      await phone.approveLink(link.qr);
+      companion = await link.done;
+    } catch (error) {
+      await link?.cancel().catch(() => undefined);
+      link?.done.catch(() => undefined);
+      await phone?.close().catch(() => undefined);
+      phone = undefined;
+      link = undefined;
+      if (attempt >= 3 || !(error instanceof TandemError && error.code === 'TIMEOUT')) throw error;
+    }
+  }
+  if (!phone) throw new Error('unreachable: a companion without its phone');
   const info: AccountInfo = { index, id: phone.accountId, devices: [] };
   const clients = new Map<string, TandemClient>();
   for (const [client, gateway] of [
