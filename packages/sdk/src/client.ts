@@ -223,6 +223,10 @@ const SEND_RETRIES = 3;
 /** Failures after which a request may or may not have taken effect. */
 const UNKNOWN_OUTCOME = ['TIMEOUT', 'UNAVAILABLE', 'INTERNAL'] as const;
 const CLIENT_MESSAGE_ID = /^[A-Za-z0-9_-]{1,64}$/;
+/** A failure that says nothing about the request itself: trying again later may work. */
+const isTransient = (error: unknown): boolean =>
+  error instanceof TandemError &&
+  ([...UNKNOWN_OUTCOME, 'DISCONNECTED', 'RATE_LIMITED'] as readonly string[]).includes(error.code);
 const ACK_BATCH = 64;
 const SEEN_TTL_MS = 31 * 24 * 3600 * 1000;
 /** Server-level id of the n-th resend of a message (n = 1..): the recipient reads n from it. */
@@ -271,6 +275,8 @@ export class TandemClient extends Emitter<TandemEvents> {
   private generation = 0;
   private readonly trustCache = new Map<string, TrustRecord>();
   private inbound: Promise<void> = Promise.resolve();
+  /** Timers of inbound work that waits to run again (see `later`); cleared by close(). */
+  private readonly laterTimers = new Set<ReturnType<typeof setTimeout>>();
   /** Tail of the session lock: see `withSessions`. */
   private sessionLock: Promise<unknown> = Promise.resolve();
   private ackBuffer: string[] = [];
@@ -546,6 +552,8 @@ export class TandemClient extends Emitter<TandemEvents> {
     this.wantConnected = false;
     this.generation++;
     clearTimeout(this.reconnectTimer);
+    for (const timer of this.laterTimers) clearTimeout(timer);
+    this.laterTimers.clear();
     this.wakeWaiters();
     await this.flushAcks();
     await this.inbound;
@@ -720,7 +728,7 @@ export class TandemClient extends Emitter<TandemEvents> {
   // -------------------------------------------------------------------------------------------
   // Receiving
 
-  private async handleDeliver(d: Deliver): Promise<void> {
+  private async handleDeliver(d: Deliver, attempt = 0): Promise<void> {
     const store = this.options.store;
     if (await store.get(K.seen(d.serverId))) {
       this.ack(d.serverId);
@@ -732,8 +740,13 @@ export class TandemClient extends Emitter<TandemEvents> {
     }
     if (d.content.case !== 'envelope' || !d.sender) return;
     const from = { accountId: d.sender.accountId, deviceId: d.sender.deviceId };
-    let sender = await this.trustedDevice(from, false);
-    if (!sender) sender = await this.trustedDevice(from, true);
+    const sender = await this.senderDevice(from);
+    if (sender === 'retry') {
+      // The sender's device list could not be fetched just now (the server is busy or away):
+      // keep the copy unacknowledged and try again, never drop it as unverified.
+      this.later(attempt, () => this.handleDeliver(d, attempt + 1));
+      return;
+    }
     if (!sender) {
       this.warn(`dropping a message from ${from.accountId}/${from.deviceId}: not a verified device`);
       await this.markSeen(d.serverId, []);
@@ -751,8 +764,49 @@ export class TandemClient extends Emitter<TandemEvents> {
     const outcome = await this.withSessions(() =>
       this.decryptAndStore(d, from, senderIdentityKey, ciphertext),
     );
-    if (outcome === 'undecryptable') await this.requestRetry(d, from);
-    else if (outcome) await this.handOver(outcome);
+    if (outcome === 'undecryptable') {
+      if (!(await this.requestRetry(d, from))) this.later(attempt, () => this.handleDeliver(d, attempt + 1));
+    } else if (outcome) await this.handOver(outcome);
+  }
+
+  /**
+   * The sender of a copy as its account's verified device list names it; undefined when the list
+   * does not name it or does not verify; 'retry' when the list could not be fetched right now.
+   */
+  private async senderDevice(a: DeviceAddress): Promise<TrustedDevice | undefined | 'retry'> {
+    for (const refresh of [false, true]) {
+      try {
+        const found = (await this.trustedDevices(a.accountId, refresh)).find(
+          (d) => d.deviceId === a.deviceId,
+        );
+        if (found) return found;
+      } catch (error) {
+        if (isTransient(error)) {
+          this.warn(`could not fetch the device list of ${a.accountId}; will try again`, error);
+          return 'retry';
+        }
+        this.warn(`device list of ${a.accountId} did not verify`, error);
+        return undefined;
+      }
+    }
+    return undefined;
+  }
+
+  /**
+   * Runs inbound work again after a backoff (1 s, 2 s, … 30 s, jittered) while the same socket is
+   * open. Its copy stays unacknowledged meanwhile, so after a reconnect it is delivered again anyway.
+   */
+  private later(attempt: number, task: () => Promise<void>): void {
+    const conn = this.conn;
+    const base = Math.min(30_000, 1_000 * 2 ** Math.min(attempt, 5));
+    const timer = setTimeout(
+      () => {
+        this.laterTimers.delete(timer);
+        if (this.conn === conn && conn?.isOpen) this.enqueue(task);
+      },
+      base / 2 + (Math.random() * base) / 2,
+    );
+    this.laterTimers.add(timer);
   }
 
   /**
@@ -873,7 +927,7 @@ export class TandemClient extends Emitter<TandemEvents> {
    * session, with a server-level id `rs<n>-…` that tells this device it is the n-th resend; at
    * MAX_RETRY_ATTEMPTS the request says `final` and the application is told.
    */
-  private async requestRetry(d: Deliver, from: DeviceAddress): Promise<void> {
+  private async requestRetry(d: Deliver, from: DeviceAddress): Promise<boolean> {
     const clientMessageId = d.clientMessageId;
     const resent = RESEND_ID.exec(clientMessageId);
     const attempt = Math.min(MAX_RETRY_ATTEMPTS, resent ? Number(resent[1]) + 1 : 1);
@@ -890,15 +944,16 @@ export class TandemClient extends Emitter<TandemEvents> {
         );
       } catch (error) {
         if (!(error instanceof TandemError && error.code === 'MISMATCHED_DEVICES')) {
-          // Not acknowledged: the copy comes again after a reconnect and is asked for then.
+          // Not acknowledged: asked for again later (or after a reconnect, when the copy comes again).
           this.warn(`could not ask ${from.accountId}/${from.deviceId} to send a message again`, error);
-          return;
+          return false;
         }
         final = true; // the sending device is gone: nobody can send it again
       }
     } else final = true;
     await this.markSeen(d.serverId, []);
     if (final) await this.emitAsync('undecryptable', { from, clientMessageId });
+    return true;
   }
 
   private toPending(
@@ -963,15 +1018,16 @@ export class TandemClient extends Emitter<TandemEvents> {
   }
 
   /** Hands a decrypted item to the application, then marks it seen and acknowledges it. */
-  private async handOver(p: Pending): Promise<void> {
+  private async handOver(p: Pending, attempt = 0): Promise<void> {
     if (p.kind === 'message' && p.message) {
       await this.emitAsync('message', p.message);
     } else if (p.kind === 'retry' && p.retry) {
       try {
         await this.answerRetry(p.retry);
       } catch (error) {
-        // Not acknowledged: the request comes again after a reconnect.
+        // Not acknowledged (kept as pending): answered later, or replayed after a reconnect.
         this.warn('could not send a message again', error);
+        this.later(attempt, () => this.handOver(p, attempt + 1));
         return;
       }
     } else if (p.kind === 'history' && p.history) {
@@ -1411,15 +1467,6 @@ export class TandemClient extends Emitter<TandemEvents> {
       { accountId: this.state.accountId, identityKeys: mine.map((d) => d.identityKey) },
       { accountId, identityKeys: theirs.map((d) => d.identityKey) },
     );
-  }
-
-  private async trustedDevice(a: DeviceAddress, refresh: boolean): Promise<TrustedDevice | undefined> {
-    try {
-      return (await this.trustedDevices(a.accountId, refresh)).find((d) => d.deviceId === a.deviceId);
-    } catch (error) {
-      this.warn(`device list of ${a.accountId} did not verify`, error);
-      return undefined;
-    }
   }
 
   private async trustedDevices(accountId: string, refresh: boolean): Promise<TrustedDevice[]> {

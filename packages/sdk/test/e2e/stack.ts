@@ -53,6 +53,10 @@ export interface Stack {
    * its place on the same Redis.
    */
   restartDelivery(i?: number): Promise<void>;
+  /** Stops the registry (requests for it then time out on the bus) until `resumeRegistry`. */
+  stopRegistry(): Promise<void>;
+  /** Starts a new registry instance on the same database. */
+  resumeRegistry(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -104,13 +108,20 @@ export async function startStack(
     OPS_HOST: '127.0.0.1',
   };
   const codes = new InMemoryCodeSender();
-  const registry = await startRegistry(
-    loadRegistryConfig({ ...common, DATABASE_URL: db.url, DATABASE_POOL_SIZE: '5', ...options.registryEnv }),
-    {
-      logger: capture('device-registry'),
-      codeSender: codes,
-    },
-  );
+  const newRegistry = () =>
+    startRegistry(
+      loadRegistryConfig({
+        ...common,
+        DATABASE_URL: db.url,
+        DATABASE_POOL_SIZE: '5',
+        ...options.registryEnv,
+      }),
+      {
+        logger: capture('device-registry'),
+        codeSender: codes,
+      },
+    );
+  let registry: RegistryApp | undefined = await newRegistry();
   const deliveryConfig = () =>
     loadDeliveryConfig({
       ...common,
@@ -145,7 +156,10 @@ export async function startStack(
     redis,
     nats,
     codes,
-    registry,
+    get registry() {
+      if (!registry) throw new Error('the registry is stopped (stopRegistry)');
+      return registry;
+    },
     get delivery() {
       return deliveries[0]!;
     },
@@ -163,9 +177,16 @@ export async function startStack(
       await old.stop();
       deliveries[i] = await startDelivery(deliveryConfig(), { logger: capture('delivery') });
     },
+    async stopRegistry() {
+      await registry?.stop();
+      registry = undefined;
+    },
+    async resumeRegistry() {
+      registry ??= await newRegistry();
+    },
     async close() {
       await Promise.allSettled(gateways.map((g) => g.stop()));
-      await Promise.allSettled([registry.stop(), ...deliveries.map((d) => d.stop())]);
+      await Promise.allSettled([registry?.stop(), ...deliveries.map((d) => d.stop())]);
       await nats.close();
       await redis.cleanup();
       await db.drop();
