@@ -30,7 +30,7 @@ import {
   CLIENT_FRAMES,
   INBOX_MESSAGES,
   SERVER_FRAMES,
-} from './samples.js';
+} from '../unit/samples.js';
 
 const catalog = subjects('fuzz');
 /** Wall-clock budget for the whole file; the suite fails (not hangs) past it. */
