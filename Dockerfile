@@ -19,7 +19,7 @@
 # This file has not been built on the machines it was written on (no Docker engine runs there):
 # see docs/operations.md, "What was executed here".
 
-ARG NODE_IMAGE=node:20-alpine3.22
+ARG NODE_IMAGE=node:22-alpine3.22
 ARG TURBO_VERSION=2.11.11
 ARG NPM_VERSION=11.19.1
 
