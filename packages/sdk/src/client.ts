@@ -229,6 +229,9 @@ const isTransient = (error: unknown): boolean =>
   ([...UNKNOWN_OUTCOME, 'DISCONNECTED', 'RATE_LIMITED'] as readonly string[]).includes(error.code);
 const ACK_BATCH = 64;
 const SEEN_TTL_MS = 31 * 24 * 3600 * 1000;
+/** Expired `seen/` entries are looked for at most this often, SEEN_SWEEP_CHUNK keys per step. */
+const SEEN_SWEEP_INTERVAL_MS = 24 * 3600 * 1000;
+const SEEN_SWEEP_CHUNK = 500;
 /** Server-level id of the n-th resend of a message (n = 1..): the recipient reads n from it. */
 const RESEND_ID = /^rs(\d{1,2})-/;
 
@@ -247,6 +250,8 @@ const K = {
   seenReceipt: (clientMessageId: string, device: DeviceAddress, kind: string) =>
     `seen/rcpt/${clientMessageId}/${device.accountId}/${device.deviceId}/${kind}`,
   pending: (serverId: string) => `pending/${serverId}`,
+  /** When the `seen/` entries were last swept for expiry. */
+  seenSweptAt: 'meta/seen-swept-at',
   /** What this device sent, by clientMessageId (for resends; swept after SEEN_TTL_MS). */
   sendLog: (clientMessageId: string) => `seen/sent/${clientMessageId}`,
   /** A resend's server-level clientMessageId -> the original message and device. */
@@ -1047,9 +1052,24 @@ export class TandemClient extends Emitter<TandemEvents> {
       const raw = await store.get(key);
       if (raw) await this.handOver(decodeJson<Pending>(raw));
     }
+    // Expired bookkeeping (`seen/…`) is swept at most once a day, not on every connect, and in
+    // chunks queued behind inbound work: a device that has received a million messages connects
+    // as fast as a new one.
     const now = this.now();
+    const swept = await store.get(K.seenSweptAt);
+    if (swept && now - decodeJson<number>(swept) < SEEN_SWEEP_INTERVAL_MS) return;
+    await store.write([[K.seenSweptAt, encodeJson(now)]]);
+    const keys = await store.list('seen/');
+    for (let i = 0; i < keys.length; i += SEEN_SWEEP_CHUNK) {
+      const chunk = keys.slice(i, i + SEEN_SWEEP_CHUNK);
+      this.enqueue(() => this.sweepSeen(chunk, now));
+    }
+  }
+
+  private async sweepSeen(keys: readonly string[], now: number): Promise<void> {
+    const store = this.options.store;
     const stale: Array<[string, undefined]> = [];
-    for (const key of await store.list('seen/')) {
+    for (const key of keys) {
       const raw = await store.get(key);
       if (!raw) continue;
       const value = decodeJson<number | { atMs: number }>(raw);
