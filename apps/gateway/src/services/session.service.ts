@@ -4,6 +4,7 @@ import {
   AuthenticatedSchema,
   ChallengeSchema,
   type ClientFrame,
+  type ClientFrameBody,
   type ClientFrameCase,
   CloseCode,
   create,
@@ -11,9 +12,7 @@ import {
   ErrorCode,
   GoingAwaySchema,
   PongSchema,
-  PRIMARY_ONLY_CLIENT_CASES,
   PROTOCOL_VERSION,
-  UNAUTHENTICATED_CLIENT_CASES,
   WEBSOCKET_SUBPROTOCOL,
 } from '@tandem/proto';
 import type { Logger } from '@tandem/service-kit';
@@ -32,6 +31,7 @@ import type { GatewayMetrics } from '../metrics.js';
 import type { AuthService } from './auth.service.js';
 import type { DeviceListCache } from './device-list-cache.js';
 import type { DeviceSessionService } from './device-session.service.js';
+import { refuseFrame } from './frame-policy.js';
 import type { LinkService } from './link.service.js';
 import type { SendService } from './send.service.js';
 
@@ -43,20 +43,13 @@ const PREAUTH_LIMITED = new Set<ClientFrameCase>([
   'linkStart',
   'linkComplete',
 ]);
-/** Cases refused on a socket that already is a device. */
-const NOT_WHEN_AUTHENTICATED = new Set<ClientFrameCase>([
-  'authenticate',
-  'registerRequestCode',
-  'registerVerify',
-  'linkStart',
-  'linkComplete',
-]);
-/** Cases a companion's linking socket may send while it waits. */
-const LINKING_CASES = new Set<ClientFrameCase>(['ping', 'linkComplete', 'linkCancel']);
 /** Requests one socket may have in flight; past it frames are refused with RATE_LIMITED. */
 const MAX_IN_FLIGHT = 32;
 
 type Reply = { body: ServerBody; after?: () => void };
+/** The handler of one client frame case; `handlers` has one for every case, or it does not compile. */
+type Handler<C extends ClientFrameCase> = (conn: Connection, frame: ClientFrameBody<C>) => Promise<Reply>;
+type Handlers = { readonly [C in ClientFrameCase]: Handler<C> };
 
 /**
  * The request_id of a frame that does not decode, when it starts as encoders write it (field 1,
@@ -223,7 +216,7 @@ export class SessionService {
       this.rateLimited(conn, frame.requestId, 100, now);
       return;
     }
-    const gate = this.gate(conn, kind);
+    const gate = refuseFrame(conn.state, kind);
     if (gate) {
       this.fail(conn, frame.requestId, gate);
       return;
@@ -254,40 +247,6 @@ export class SessionService {
   }
 
   // ------------------------------------------------------------------------------------------
-
-  private gate(conn: Connection, kind: ClientFrameCase): { code: ErrorCode; message: string } | undefined {
-    const state = conn.state;
-    switch (state.kind) {
-      case 'closed':
-        return { code: ErrorCode.FORBIDDEN, message: 'socket is closing' };
-      case 'authenticated':
-        if (NOT_WHEN_AUTHENTICATED.has(kind))
-          return { code: ErrorCode.FORBIDDEN, message: 'socket is already authenticated' };
-        if (PRIMARY_ONLY_CLIENT_CASES.has(kind) && !state.device.isPrimary) {
-          return { code: ErrorCode.NOT_PRIMARY, message: 'only the primary device may do this' };
-        }
-        return undefined;
-      case 'linking':
-        if (!LINKING_CASES.has(kind))
-          return { code: ErrorCode.FORBIDDEN, message: 'socket is waiting for a link' };
-        return undefined;
-      case 'authenticating':
-        // The documented answer (docs/protocol.md, "Socket states"): the socket is not
-        // authenticated yet; the client waits for the answer to its authenticate and sends again.
-        if (kind === 'ping') return undefined;
-        return {
-          code: ErrorCode.UNAUTHENTICATED,
-          message: 'authentication in progress: wait for the answer to authenticate, then send again',
-        };
-      case 'unauthenticated':
-        if (!UNAUTHENTICATED_CLIENT_CASES.has(kind))
-          return { code: ErrorCode.UNAUTHENTICATED, message: 'authenticate first' };
-        if (kind === 'linkComplete' || kind === 'linkCancel') {
-          return { code: ErrorCode.FORBIDDEN, message: 'no pending link on this socket' };
-        }
-        return undefined;
-    }
-  }
 
   private dispatch(conn: Connection, frame: ClientFrame): void {
     conn.inFlight++;
@@ -326,95 +285,111 @@ export class SessionService {
     }
   }
 
-  private async handle(conn: Connection, frame: ClientFrame): Promise<Reply> {
-    const { registry, delivery } = this.d;
+  private handle(conn: Connection, frame: ClientFrame): Promise<Reply> {
     const body = frame.body;
-    const device = conn.device;
-    switch (body.case) {
-      case 'ping':
-        return {
-          body: {
-            case: 'pong',
-            value: create(PongSchema, {
-              timestampMs: body.value.timestampMs,
-              serverTimeMs: BigInt(this.d.clock.now()),
-            }),
-          },
-        };
-      case 'authenticate':
-        return this.authenticate(conn, body.value);
-      case 'registerRequestCode':
-        this.armAuthTimer(conn);
-        return { body: { case: 'registerCodeSent', value: await registry.registerRequestCode(body.value) } };
-      case 'registerVerify':
-        this.armAuthTimer(conn);
-        return { body: { case: 'registered', value: await registry.registerVerify(body.value) } };
-      case 'linkStart': {
-        const code = await this.d.link.start(conn, body.value);
-        if (conn.authTimer) conn.clearTimer(conn.authTimer);
-        return { body: { case: 'linkCode', value: code } };
-      }
-      case 'linkComplete': {
-        const { result, device: linked } = await this.d.link.complete(conn, body.value);
-        this.onAuthenticated(conn, linked);
-        return {
-          body: { case: 'linkCompleted', value: result },
-          after: () => this.d.sessions.startDrain(conn),
-        };
-      }
-      case 'linkCancel': {
-        const { result, closeAfter } = await this.d.link.cancel(conn, body.value);
-        return {
-          body: { case: 'linkCancelled', value: result },
-          after: closeAfter ? () => this.closeWith(conn, CloseCode.NORMAL, 'link cancelled') : undefined,
-        };
-      }
-      default:
-        break;
-    }
-    // Everything below needs a device (the gate has checked the state).
-    if (!device) throw new GatewayError(ErrorCode.UNAUTHENTICATED, 'authenticate first');
-    switch (body.case) {
-      case 'send': {
-        const r = this.d.sendLimiter.take(deviceKey(device.accountId, device.deviceId));
-        if (!r.allowed) throw new GatewayError(ErrorCode.RATE_LIMITED, 'too many sends', r.retryAfterMs);
-        return { body: { case: 'sendResult', value: await this.d.send.send(device, body.value) } };
-      }
-      case 'ack':
-        await delivery.ack(device, body.value.serverIds);
-        return { body: { case: 'acked', value: create(AckedSchema, {}) } };
-      case 'accountLookup':
-        return {
-          body: { case: 'accountLookupResult', value: await registry.accountLookup(device, body.value) },
-        };
-      case 'prekeyUpload':
-        return {
-          body: { case: 'prekeyUploadResult', value: await registry.uploadPrekeys(device, body.value) },
-        };
-      case 'prekeyCount':
-        return { body: { case: 'prekeyCountResult', value: await registry.prekeyCount(device) } };
-      case 'bundleFetch':
-        return { body: { case: 'bundleResult', value: await registry.claimBundles(device, body.value) } };
-      case 'deviceListFetch':
-        return { body: { case: 'deviceList', value: await registry.getDeviceList(device, body.value) } };
-      case 'linkApprove':
-        return { body: { case: 'linkApproved', value: await this.d.link.approve(device, body.value) } };
-      case 'unlink':
-        return { body: { case: 'unlinked', value: await registry.unlink(device, body.value) } };
-      case 'historyUpload': {
-        await this.checkCompanion(device, body.value.recipientDeviceId);
-        return {
-          body: { case: 'historyUploadResult', value: await delivery.historyUploadChunk(device, body.value) },
-        };
-      }
-      case 'historyFetch':
-        return {
-          body: { case: 'historyChunk', value: await delivery.historyFetchChunk(device, body.value) },
-        };
-      default:
-        throw new GatewayError(ErrorCode.BAD_FRAME, `unexpected frame ${String(body.case)}`);
-    }
+    if (body.case === undefined) throw new GatewayError(ErrorCode.BAD_FRAME, 'empty frame');
+    const handler = this.handlers[body.case] as (conn: Connection, frame: unknown) => Promise<Reply>;
+    return handler(conn, body.value);
   }
+
+  /** The device of an authenticated socket (the frame policy has checked the state). */
+  private deviceOf(conn: Connection): DeviceIdentity {
+    const device = conn.device;
+    if (!device) throw new GatewayError(ErrorCode.UNAUTHENTICATED, 'authenticate first');
+    return device;
+  }
+
+  /** One handler per ClientFrame case, checked complete by the compiler (`Handlers`). */
+  private readonly handlers: Handlers = {
+    ping: async (_conn, ping) => ({
+      body: {
+        case: 'pong',
+        value: create(PongSchema, {
+          timestampMs: ping.timestampMs,
+          serverTimeMs: BigInt(this.d.clock.now()),
+        }),
+      },
+    }),
+    authenticate: (conn, frame) => this.authenticate(conn, frame),
+    registerRequestCode: async (conn, frame) => {
+      this.armAuthTimer(conn);
+      return { body: { case: 'registerCodeSent', value: await this.d.registry.registerRequestCode(frame) } };
+    },
+    registerVerify: async (conn, frame) => {
+      this.armAuthTimer(conn);
+      return { body: { case: 'registered', value: await this.d.registry.registerVerify(frame) } };
+    },
+    linkStart: async (conn, frame) => {
+      const code = await this.d.link.start(conn, frame);
+      if (conn.authTimer) conn.clearTimer(conn.authTimer);
+      return { body: { case: 'linkCode', value: code } };
+    },
+    linkComplete: async (conn, frame) => {
+      const { result, device: linked } = await this.d.link.complete(conn, frame);
+      this.onAuthenticated(conn, linked);
+      return {
+        body: { case: 'linkCompleted', value: result },
+        after: () => this.d.sessions.startDrain(conn),
+      };
+    },
+    linkCancel: async (conn, frame) => {
+      const { result, closeAfter } = await this.d.link.cancel(conn, frame);
+      return {
+        body: { case: 'linkCancelled', value: result },
+        after: closeAfter ? () => this.closeWith(conn, CloseCode.NORMAL, 'link cancelled') : undefined,
+      };
+    },
+    send: async (conn, frame) => {
+      const device = this.deviceOf(conn);
+      const r = this.d.sendLimiter.take(deviceKey(device.accountId, device.deviceId));
+      if (!r.allowed) throw new GatewayError(ErrorCode.RATE_LIMITED, 'too many sends', r.retryAfterMs);
+      return { body: { case: 'sendResult', value: await this.d.send.send(device, frame) } };
+    },
+    ack: async (conn, frame) => {
+      await this.d.delivery.ack(this.deviceOf(conn), frame.serverIds);
+      return { body: { case: 'acked', value: create(AckedSchema, {}) } };
+    },
+    accountLookup: async (conn, frame) => ({
+      body: {
+        case: 'accountLookupResult',
+        value: await this.d.registry.accountLookup(this.deviceOf(conn), frame),
+      },
+    }),
+    prekeyUpload: async (conn, frame) => ({
+      body: {
+        case: 'prekeyUploadResult',
+        value: await this.d.registry.uploadPrekeys(this.deviceOf(conn), frame),
+      },
+    }),
+    prekeyCount: async (conn) => ({
+      body: { case: 'prekeyCountResult', value: await this.d.registry.prekeyCount(this.deviceOf(conn)) },
+    }),
+    bundleFetch: async (conn, frame) => ({
+      body: { case: 'bundleResult', value: await this.d.registry.claimBundles(this.deviceOf(conn), frame) },
+    }),
+    deviceListFetch: async (conn, frame) => ({
+      body: { case: 'deviceList', value: await this.d.registry.getDeviceList(this.deviceOf(conn), frame) },
+    }),
+    linkApprove: async (conn, frame) => ({
+      body: { case: 'linkApproved', value: await this.d.link.approve(this.deviceOf(conn), frame) },
+    }),
+    unlink: async (conn, frame) => ({
+      body: { case: 'unlinked', value: await this.d.registry.unlink(this.deviceOf(conn), frame) },
+    }),
+    historyUpload: async (conn, frame) => {
+      const device = this.deviceOf(conn);
+      await this.checkCompanion(device, frame.recipientDeviceId);
+      return {
+        body: { case: 'historyUploadResult', value: await this.d.delivery.historyUploadChunk(device, frame) },
+      };
+    },
+    historyFetch: async (conn, frame) => ({
+      body: {
+        case: 'historyChunk',
+        value: await this.d.delivery.historyFetchChunk(this.deviceOf(conn), frame),
+      },
+    }),
+  };
 
   private async authenticate(conn: Connection, frame: Authenticate): Promise<Reply> {
     conn.state = { kind: 'authenticating' };
