@@ -23,6 +23,8 @@ import { parseHistory } from './history.js';
 import { IndexedDbStore } from './idb.js';
 
 const RECONNECT = { min: 250, max: 10_000 };
+/** How long a call made while reconnecting waits for the socket (the SDK would wait 15 s). */
+const CONNECTION_WAIT_MS = 2_000;
 
 function el<T extends HTMLElement>(id: string): T {
   const e = document.getElementById(id);
@@ -185,6 +187,7 @@ export class App {
         name: browserName(),
         platform: Platform.WEB,
         reconnectDelayMs: RECONNECT,
+        connectionWaitMs: CONNECTION_WAIT_MS,
       });
     } catch (err) {
       if (attempt !== this.linkAttempt) return;
@@ -289,7 +292,13 @@ export class App {
   // An existing device
 
   private async openExisting(): Promise<void> {
-    const client = await TandemClient.open({ url: this.url, store: this.keys, reconnectDelayMs: RECONNECT });
+    const client = await TandemClient.open({
+      url: this.url,
+      store: this.keys,
+      reconnectDelayMs: RECONNECT,
+      // A send while the banner says "reconnecting" waits this long for the socket, then says so.
+      connectionWaitMs: CONNECTION_WAIT_MS,
+    });
     this.attach(client);
     await this.enterChat(client);
     await this.connectWithRetry(client, 0);

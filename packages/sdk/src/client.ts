@@ -140,6 +140,12 @@ export interface TandemOptions {
   store: KeyValueStore;
   WebSocket?: WebSocketConstructor;
   requestTimeoutMs?: number;
+  /**
+   * How long a call made while the socket is reconnecting or authenticating waits for it before
+   * failing with DISCONNECTED (default: requestTimeoutMs, else 15 s). An interactive app that
+   * would rather say "not connected" at once passes a short wait.
+   */
+  connectionWaitMs?: number;
   /** Reconnect after an unexpected close (default true). */
   reconnect?: boolean;
   reconnectDelayMs?: { min: number; max: number };
@@ -610,7 +616,7 @@ export class TandemClient extends Emitter<TandemEvents> {
    * yet serve (it would answer UNAUTHENTICATED). DISCONNECTED when not connecting at all.
    */
   private async ready(): Promise<Connection> {
-    const waitMs = this.options.requestTimeoutMs ?? 15_000;
+    const waitMs = this.options.connectionWaitMs ?? this.options.requestTimeoutMs ?? 15_000;
     const deadline = Date.now() + waitMs;
     for (;;) {
       const conn = this.authed;
