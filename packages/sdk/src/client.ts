@@ -566,8 +566,9 @@ export class TandemClient extends Emitter<TandemEvents> {
     for (const timer of this.laterTimers) clearTimeout(timer);
     this.laterTimers.clear();
     this.wakeWaiters();
-    await this.flushAcks();
+    // Inbound work first: what it acknowledges while finishing is flushed with the rest.
     await this.inbound;
+    await this.flushAcks();
     this.conn?.close(1000, 'client closed');
   }
 
