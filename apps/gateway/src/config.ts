@@ -19,6 +19,12 @@ export const gatewayConfigSchema = z.object({
 
   /** An unauthenticated, non-linking socket is closed when it has not authenticated by then. */
   AUTH_TIMEOUT_MS: env.millis(5_000),
+  /**
+   * A socket that has been sent a verification code stays open this long for a person to type it
+   * (instead of AUTH_TIMEOUT_MS); at most REGISTRATION_SOCKETS_PER_IP such sockets per address.
+   */
+  REGISTRATION_WINDOW_MS: env.millis(10 * 60_000),
+  REGISTRATION_SOCKETS_PER_IP: env.int(4, 1, 10_000),
   /** Accepted difference between the device's signed timestamp and the server clock. */
   AUTH_MAX_SKEW_MS: env.millis(5 * 60_000),
   /** Interval of server WebSocket pings. */

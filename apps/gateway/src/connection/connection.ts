@@ -65,6 +65,8 @@ export class Connection {
   authenticatedAt: number | undefined;
   /** Closes the socket unless it authenticates (or starts linking) in time. */
   authTimer: NodeJS.Timeout | undefined;
+  /** Set once the socket was sent a verification code: it waits for a person (REGISTRATION_WINDOW_MS). */
+  registering = false;
   private readonly subscriptions = new Map<string, BusSubscription>();
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly closeListeners: Array<(conn: Connection) => void> = [];

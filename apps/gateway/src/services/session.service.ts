@@ -93,6 +93,8 @@ export interface SessionDeps {
 export class SessionService {
   private draining = false;
   private readonly inflight = new Set<Promise<void>>();
+  /** Sockets waiting for a person to type a verification code, per client IP. */
+  private readonly registering = new Map<string, number>();
 
   constructor(private readonly d: SessionDeps) {}
 
@@ -143,6 +145,7 @@ export class SessionService {
     metrics.connections.inc();
     conn.onClose((c) => {
       metrics.connections.dec();
+      if (c.registering) this.endRegistration(c);
       if (c.state.kind === 'closed') metrics.closes.inc({ code: String(c.state.code) });
       if (c.authenticatedAt !== undefined) metrics.authenticated.dec();
       this.d.logger.debug(
@@ -313,11 +316,35 @@ export class SessionService {
     authenticate: (conn, frame) => this.authenticate(conn, frame),
     registerRequestCode: async (conn, frame) => {
       this.armAuthTimer(conn);
-      return { body: { case: 'registerCodeSent', value: await this.d.registry.registerRequestCode(frame) } };
+      if (
+        !conn.registering &&
+        (this.registering.get(conn.ip) ?? 0) >= this.d.config.REGISTRATION_SOCKETS_PER_IP
+      ) {
+        throw new GatewayError(
+          ErrorCode.RATE_LIMITED,
+          'too many registrations in progress from this address',
+        );
+      }
+      const sent = await this.d.registry.registerRequestCode(frame);
+      if (!conn.isClosed) {
+        // A person now copies the code from wherever it went: give them minutes, not seconds.
+        if (!conn.registering) {
+          conn.registering = true;
+          this.registering.set(conn.ip, (this.registering.get(conn.ip) ?? 0) + 1);
+        }
+        this.armAuthTimer(conn, this.d.config.REGISTRATION_WINDOW_MS);
+      }
+      return { body: { case: 'registerCodeSent', value: sent } };
     },
     registerVerify: async (conn, frame) => {
-      this.armAuthTimer(conn);
-      return { body: { case: 'registered', value: await this.d.registry.registerVerify(frame) } };
+      // A wrong code may be typed again within the window; a right one is followed by authenticate.
+      try {
+        return { body: { case: 'registered', value: await this.d.registry.registerVerify(frame) } };
+      } finally {
+        if (conn.registering) {
+          this.armAuthTimer(conn, this.d.config.REGISTRATION_WINDOW_MS);
+        } else this.armAuthTimer(conn);
+      }
     },
     linkStart: async (conn, frame) => {
       const code = await this.d.link.start(conn, frame);
@@ -413,6 +440,7 @@ export class SessionService {
 
   private onAuthenticated(conn: Connection, device: DeviceIdentity): void {
     if (conn.authTimer) conn.clearTimer(conn.authTimer);
+    if (conn.registering) this.endRegistration(conn);
     if (conn.isClosed || conn.authenticatedAt !== undefined) return;
     conn.authenticatedAt = this.d.clock.now();
     this.d.metrics.authenticated.inc();
@@ -431,9 +459,16 @@ export class SessionService {
     }
   }
 
-  private armAuthTimer(conn: Connection): void {
+  private endRegistration(conn: Connection): void {
+    conn.registering = false;
+    const left = (this.registering.get(conn.ip) ?? 1) - 1;
+    if (left > 0) this.registering.set(conn.ip, left);
+    else this.registering.delete(conn.ip);
+  }
+
+  private armAuthTimer(conn: Connection, ms = this.d.config.AUTH_TIMEOUT_MS): void {
     if (conn.authTimer) conn.clearTimer(conn.authTimer);
-    conn.authTimer = conn.setTimer(this.d.config.AUTH_TIMEOUT_MS, () => {
+    conn.authTimer = conn.setTimer(ms, () => {
       const k = conn.state.kind;
       if (k !== 'unauthenticated' && k !== 'authenticating') return;
       this.fail(conn, 0, { code: ErrorCode.AUTH_TIMEOUT, message: 'no authenticate frame in time' });

@@ -34,6 +34,7 @@ const ACCOUNT = 'cccccccc-0000-4000-8000-000000000000';
 function setup(
   env: Record<string, string> = {},
   authResult?: DeviceIdentity | Error | Promise<DeviceIdentity>,
+  registryImpl?: Partial<RegistryClient>,
 ) {
   const config = loadGatewayConfig({
     AUTH_TIMEOUT_MS: '40',
@@ -49,11 +50,11 @@ function setup(
   const delivery = {
     fetchPage: async () => create(DeliveryPageSchema, { items: [], more: false }),
   } as unknown as DeliveryClient;
-  const registry = {
+  const registry = (registryImpl ?? {
     registerRequestCode: async () => {
       throw new BusUnavailableError('x', 'timeout');
     },
-  } as unknown as RegistryClient;
+  }) as unknown as RegistryClient;
   const sessions = new DeviceSessionService(bus, catalog, delivery, connections, outbound, silentLogger, {
     drainPageSize: 10,
     drainBufferLowWater: 1 << 20,
@@ -258,5 +259,62 @@ describe('SessionService', () => {
     expect(session.open(late, '10.0.0.2')).toBeUndefined();
     expect(framesOf(late).map((f) => f.body.case)).toEqual(['goingAway']);
     expect(late.closed?.code).toBe(CloseCode.SERVICE_RESTART);
+  });
+
+  describe('a socket waiting for a person to type a verification code', () => {
+    const codeSent = {
+      registerRequestCode: async () => ({ $typeName: 'tandem.v1.RegisterCodeSent', expiresAtMs: 1n }),
+    } as unknown as Partial<RegistryClient>;
+    const requestCode = {
+      case: 'registerRequestCode',
+      value: { $typeName: 'tandem.v1.RegisterRequestCode', handle: 'alice' },
+    } as const;
+
+    it('stays open past AUTH_TIMEOUT_MS, for REGISTRATION_WINDOW_MS, after the code was sent', async () => {
+      const { send, answers, socket, settle } = setup(
+        { AUTH_TIMEOUT_MS: '40', REGISTRATION_WINDOW_MS: '200' },
+        undefined,
+        codeSent,
+      );
+      const id = send(requestCode);
+      await settle();
+      expect(codeOf(answers(id)[0])).toBe('registerCodeSent');
+      await new Promise((r) => setTimeout(r, 100)); // well past AUTH_TIMEOUT_MS
+      expect(socket.closed).toBeUndefined();
+      await new Promise((r) => setTimeout(r, 200));
+      expect(socket.closed?.code).toBe(CloseCode.AUTH_TIMEOUT);
+    });
+
+    it('allows REGISTRATION_SOCKETS_PER_IP such sockets per address; the next gets RATE_LIMITED and the short timeout', async () => {
+      const { session, send, answers, settle } = setup(
+        { AUTH_TIMEOUT_MS: '40', REGISTRATION_WINDOW_MS: '5000', REGISTRATION_SOCKETS_PER_IP: '1' },
+        undefined,
+        codeSent,
+      );
+      const first = send(requestCode);
+      await settle();
+      expect(codeOf(answers(first)[0])).toBe('registerCodeSent');
+      const other = new FakeSocket();
+      const conn2 = session.open(other, '10.0.0.1')!;
+      session.message(
+        conn2,
+        encodeClientFrame(create(ClientFrameSchema, { requestId: 7, body: requestCode })),
+        true,
+      );
+      await settle();
+      expect(codeOf(framesOf(other).find((f) => f.requestId === 7))).toBe(ErrorCode.RATE_LIMITED);
+      await new Promise((r) => setTimeout(r, 80));
+      expect(other.closed?.code).toBe(CloseCode.AUTH_TIMEOUT);
+      // Another address is not affected.
+      const third = new FakeSocket();
+      const conn3 = session.open(third, '10.0.0.2')!;
+      session.message(
+        conn3,
+        encodeClientFrame(create(ClientFrameSchema, { requestId: 8, body: requestCode })),
+        true,
+      );
+      await settle();
+      expect(codeOf(framesOf(third).find((f) => f.requestId === 8))).toBe('registerCodeSent');
+    });
   });
 });
