@@ -1,5 +1,7 @@
 // Writes test-results/summary.json for the package under test, so the root `npm test` can print a
 // per-package table and a total after turbo has run every package (cached runs restore the file).
+// A second jest run of one package (its `test:load` tier) sets TANDEM_TEST_SUMMARY=<name> and
+// writes test-results/<name>.json beside it.
 const fs = require('node:fs');
 const path = require('node:path');
 
@@ -11,8 +13,9 @@ class SummaryReporter {
     const pkg = JSON.parse(fs.readFileSync(path.join(this.rootDir, 'package.json'), 'utf8')).name;
     const dir = path.join(this.rootDir, 'test-results');
     fs.mkdirSync(dir, { recursive: true });
+    const name = process.env.TANDEM_TEST_SUMMARY || 'summary';
     const summary = {
-      package: pkg,
+      package: name === 'summary' ? pkg : `${pkg} (${name.replace(/^summary-/, '')})`,
       suites: results.numTotalTestSuites,
       passed: results.numPassedTests,
       failed: results.numFailedTests + results.numRuntimeErrorTestSuites,
@@ -24,7 +27,7 @@ class SummaryReporter {
         !results.wasInterrupted,
       seconds: (Date.now() - results.startTime) / 1000,
     };
-    fs.writeFileSync(path.join(dir, 'summary.json'), `${JSON.stringify(summary, null, 2)}\n`);
+    fs.writeFileSync(path.join(dir, `${name}.json`), `${JSON.stringify(summary, null, 2)}\n`);
   }
 }
 module.exports = SummaryReporter;

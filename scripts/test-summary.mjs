@@ -14,12 +14,17 @@ for (const group of ['packages', 'apps', '.']) {
   for (const name of readdirSync(base).sort()) {
     const dir = join(base, name);
     if (!existsSync(join(dir, 'jest.config.js'))) continue;
-    const file = join(dir, 'test-results', 'summary.json');
-    if (!existsSync(file)) {
+    const results = join(dir, 'test-results');
+    if (!existsSync(join(results, 'summary.json'))) {
       missing.push(`${group}/${name}`);
       continue;
     }
-    rows.push(JSON.parse(readFileSync(file, 'utf8')));
+    // summary.json, and summary-<tier>.json for a package's extra tiers (e.g. sdk's load tests).
+    for (const file of readdirSync(results)
+      .filter((f) => /^summary(-[a-z]+)?\.json$/.test(f))
+      .sort()) {
+      rows.push(JSON.parse(readFileSync(join(results, file), 'utf8')));
+    }
   }
 }
 const pad = (s, n) => String(s).padEnd(n);
