@@ -7,7 +7,6 @@ import {
   type SendResult,
   SendResultSchema,
 } from '@tandem/proto';
-import { BusUnavailableError } from '../bus/bus.js';
 import type { DeliveryClient } from '../bus/delivery.client.js';
 import type { DeviceIdentity } from '../connection/connection.js';
 import { GatewayError } from '../errors.js';
@@ -22,14 +21,17 @@ import {
 } from './device-set.js';
 
 export interface SendPolicy {
-  /** Timeout of one delivery.accept attempt (there is one retry). */
+  /** Timeout of the delivery.accept request (not retried here: see SendService). */
   acceptTimeoutMs: number;
 }
 
 /**
  * A device's send: check the copies against the current device sets (cached; refetched once
- * before answering a mismatch), then have delivery store every copy, retrying once on a timeout
- * (accept is idempotent on sender + client_message_id, so the retry cannot duplicate).
+ * before answering a mismatch), then have delivery store every copy. A timeout or an unavailable
+ * delivery is answered as such (TIMEOUT / UNAVAILABLE), not retried: the device is the one hop
+ * that repeats a send (the SDK, the identical request up to 3 more times), and accept is
+ * idempotent on sender + client_message_id, so a repeat never duplicates. Retrying here as well
+ * multiplied the attempts that reach delivery (docs/architecture.md, "Retries").
  */
 export class SendService {
   constructor(
@@ -76,12 +78,7 @@ export class SendService {
       : checkDeviceSet(sender, recipientAccountId, targets, lists);
   }
 
-  private async accept(sender: Address, clientMessageId: string, copies: DeliveryCopy[]) {
-    try {
-      return await this.delivery.accept(sender, clientMessageId, copies, this.policy.acceptTimeoutMs);
-    } catch (err) {
-      if (!(err instanceof BusUnavailableError)) throw err;
-      return this.delivery.accept(sender, clientMessageId, copies, this.policy.acceptTimeoutMs);
-    }
+  private accept(sender: Address, clientMessageId: string, copies: DeliveryCopy[]) {
+    return this.delivery.accept(sender, clientMessageId, copies, this.policy.acceptTimeoutMs);
   }
 }
