@@ -77,8 +77,10 @@ const services = [
   },
 ];
 const ready = { gateway: undefined, web: undefined };
+let bannerShown = false;
 const banner = () => {
-  if (!ready.gateway || !ready.web) return;
+  if (!ready.gateway || !ready.web || bannerShown) return;
+  bannerShown = true;
   console.log(
     `\nTandem is running. Devices connect to ${ready.gateway}\nWeb companion: ${ready.web}\nPress Ctrl-C to stop.\n`,
   );
@@ -103,13 +105,15 @@ for (const [i, s] of services.entries()) {
       for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
         const line = buf.slice(0, nl);
         buf = buf.slice(nl + 1);
+        if (s.name === 'web' && line.startsWith('Web companion:')) {
+          // Not relayed: the banner below says it once, next to the gateway's URL.
+          ready.web = line.slice('Web companion:'.length).trim();
+          banner();
+          continue;
+        }
         out.write(`${tag}| ${line}\n`);
         if (s.name === 'gateway' && line.includes('"gateway listening"')) {
           ready.gateway = JSON.parse(line).url;
-          banner();
-        }
-        if (s.name === 'web' && line.startsWith('Web companion:')) {
-          ready.web = line.slice('Web companion:'.length).trim();
           banner();
         }
       }

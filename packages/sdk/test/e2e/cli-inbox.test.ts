@@ -43,22 +43,21 @@ describe('the tandem CLI keeps what a non-listening command drains, and `tandem 
     const reg = cli(['register', aliceHandle, ...common(), '--name', 'alice cli']);
     await reg.waitFor('stderr', /verification code/, 'the verification code prompt');
     reg.child.stdin.end(`${stack.codes.sent.get(aliceHandle)}\n`);
-    const [, account] = await reg.waitFor(
+    await reg.waitFor(
       'stdout',
-      /^registered \S+: account ([0-9a-f-]{36}), this device is its primary/m,
+      /^registered \S+: this device \(alice cli\) is its primary/m,
       'the registration line',
     );
     expect((await withTimeout(reg.exited, 'tandem register to exit')).code).toBe(0);
-    aliceAccount = account!;
     bob = await registerPhone(stack, 'bob_inbox');
-    const bob8 = bob.accountId.slice(0, 8);
+    aliceAccount = await bob.lookup(aliceHandle);
     const onBob = collect<InboundMessage>((fn) => bob.on('message', fn));
     const bobReceipts = collect<ReceiptEvent>((fn) => bob.on('receipt', fn));
 
     // Alice writes to Bob; his device acknowledges it, so a `delivered` receipt heads for the CLI
     // device (kept by `send` itself if it arrives in time, otherwise by `devices` below).
     const sentOut = await run(['send', bob.handle, 'ping from the cli', ...common()]);
-    const [, aliceMessageId] = sentOut.match(/^sent to 1 device\(s\) \(message (\S+)\)$/m)!;
+    const [, aliceMessageId] = sentOut.match(/^sent to \S+: 1 device \(message (\S+)\)$/m)!;
     await waitUntil(() => onBob.length === 1, "bob's copy of alice's message", CLI_TIMEOUT_MS);
 
     // Bob writes to Alice while no CLI process runs: the copy waits in her device's queue.
@@ -90,11 +89,11 @@ describe('the tandem CLI keeps what a non-listening command drains, and `tandem 
     // `tandem listen` prints the kept message (same format as a live one) before the live backlog
     // ends, and the receipt of Alice's own message, whichever command kept it.
     const messageLine = new RegExp(
-      `^\\[[^\\]]+\\] ${escapeRegExp(bob8)} \\(device 1\\): written while your cli was off$`,
+      `^\\[[^\\]]+\\] ${escapeRegExp(bob.handle)} \\(phone\\): written while your cli was off$`,
       'm',
     );
     const receiptLine = new RegExp(
-      `^ {2}delivered to ${escapeRegExp(bob8)}/1 \\(${escapeRegExp(aliceMessageId!)}\\)$`,
+      `^ {2}delivered to ${escapeRegExp(bob.handle)} \\(phone\\), message ${escapeRegExp(aliceMessageId!)}$`,
       'm',
     );
     const listen = cli(['listen', ...common()]);

@@ -28,7 +28,11 @@ describe('tandem register at human speed', () => {
     await reg.waitFor('stderr', /verification code/, 'the verification code prompt');
     await new Promise((r) => setTimeout(r, 4000));
     reg.child.stdin.end(`${stack.codes.sent.get(h)}\n`);
-    await reg.waitFor('stdout', /^registered \S+: account [0-9a-f-]{36}/m, 'the registration line');
+    await reg.waitFor(
+      'stdout',
+      /^registered \S+: this device \(phone\) is its primary/m,
+      'the registration line',
+    );
     expect((await withTimeout(reg.exited, 'tandem register to exit')).code).toBe(0);
     expect(reg.stderr()).not.toMatch(/not connected/);
   }, 60_000);

@@ -173,10 +173,10 @@ describe('the tandem CLI (ratchet on OpenSSL) and an SDK device (ratchet on @nob
     const code = stack.codes.sent.get(aliceHandle);
     expect(code).toMatch(/^\d{6}$/);
     c.child.stdin.end(`${code}\n`);
-    const [, account] = await c.waitFor(
+    await c.waitFor(
       'stdout',
       new RegExp(
-        `^registered ${escapeRegExp(aliceHandle)}: account ([0-9a-f-]{36}), this device is its primary \\(device 1\\)$`,
+        `^registered ${escapeRegExp(aliceHandle)}: this device \\(alice cli\\) is its primary, the phone$`,
         'm',
       ),
       'the registration line',
@@ -184,10 +184,8 @@ describe('the tandem CLI (ratchet on OpenSSL) and an SDK device (ratchet on @nob
     const { code: exitCode } = await withTimeout(c.exited, 'tandem register to exit');
     expect(exitCode).toBe(0);
     expectOpenSslRatchet(c);
-    aliceAccount = account!;
-
     bob = await registerPhone(stack, 'bob', { store: bobStore });
-    expect(await bob.lookup(aliceHandle)).toBe(aliceAccount);
+    aliceAccount = await bob.lookup(aliceHandle);
     expect(activeRatchetPrimitives()).toBe('noble');
   }, 60_000);
 
@@ -195,7 +193,7 @@ describe('the tandem CLI (ratchet on OpenSSL) and an SDK device (ratchet on @nob
     expect(aliceAccount).toBeDefined();
     const onBob = collect<InboundMessage>((fn) => bob.on('message', fn));
     const out = await run(['send', bob.handle, 'hello from the cli', ...common()]);
-    const sent = out.match(/^sent to 1 device\(s\) \(message (\S+)\)$/m);
+    const sent = out.match(/^sent to \S+: 1 device \(message (\S+)\)$/m);
     expect(sent).not.toBeNull();
     cliMessageId = sent![1]!;
 
@@ -221,9 +219,9 @@ describe('the tandem CLI (ratchet on OpenSSL) and an SDK device (ratchet on @nob
 
   it('prints, in `tandem listen`, messages the SDK device sent while the CLI was offline and while it listened, and the delivered receipt; stops cleanly on SIGINT', async () => {
     expect(cliMessageId).toBeDefined();
-    const bob8 = bob.accountId.slice(0, 8);
+    // Bob by his handle (the CLI looked it up to send to him) and his primary as `phone`.
     const line = (text: string) =>
-      new RegExp(`^\\[[^\\]]+\\] ${escapeRegExp(bob8)} \\(device 1\\): ${escapeRegExp(text)}$`, 'm');
+      new RegExp(`^\\[[^\\]]+\\] ${escapeRegExp(bob.handle)} \\(phone\\): ${escapeRegExp(text)}$`, 'm');
 
     // Queued while no CLI process is connected.
     await bob.send(aliceAccount, { text: 'hello from the sdk' });
@@ -237,7 +235,10 @@ describe('the tandem CLI (ratchet on OpenSSL) and an SDK device (ratchet on @nob
     // Bob's device acknowledged the CLI's message: the sender hears it was delivered.
     await listen.waitFor(
       'stdout',
-      new RegExp(`^ {2}delivered to ${escapeRegExp(bob8)}/1 \\(${escapeRegExp(cliMessageId)}\\)$`, 'm'),
+      new RegExp(
+        `^ {2}delivered to ${escapeRegExp(bob.handle)} \\(phone\\), message ${escapeRegExp(cliMessageId)}$`,
+        'm',
+      ),
       'the delivered receipt',
     );
 
