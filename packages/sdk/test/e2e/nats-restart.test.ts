@@ -139,7 +139,7 @@ describe('NATS killed (SIGKILL) and restarted on the same port under a running s
     ).toHaveLength(2 * 4);
   }, 30_000);
 
-  it("a send in flight when NATS comes back resolves (by an SDK repeat) once the services have reconnected", async () => {
+  it('a send in flight when NATS comes back resolves (by an SDK repeat) once the services have reconnected', async () => {
     const aliceOnGateway = s().gateway.core.connections.getDevice(alice!.accountId, alice!.deviceId)!;
     const inFlight = send('in flight across the restart');
     inFlight.catch(() => undefined); // awaited below; no unhandled rejection if the test fails first
