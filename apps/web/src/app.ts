@@ -17,6 +17,7 @@ import {
   deviceKey,
   groupConversations,
   historyMessages,
+  markRead,
 } from './chats.js';
 import { formatSafetyNumber } from './format.js';
 import { parseHistory } from './history.js';
@@ -25,6 +26,9 @@ import { IndexedDbStore } from './idb.js';
 const RECONNECT = { min: 250, max: 10_000 };
 /** How long a call made while reconnecting waits for the socket (the SDK would wait 15 s). */
 const CONNECTION_WAIT_MS = 2_000;
+/** At most this wide, the page shows one pane at a time: the list, or the open conversation. */
+const NARROW = '(max-width: 640px)';
+const TITLE = 'Tandem web';
 
 function el<T extends HTMLElement>(id: string): T {
   const e = document.getElementById(id);
@@ -88,6 +92,13 @@ export class App {
   /** Receipts that arrived before the send they belong to was recorded. */
   private readonly earlyReceipts = new Map<string, Array<[string, CopyState]>>();
   private readonly safetyChanged = new Set<string>();
+  private readonly narrow = window.matchMedia(NARROW);
+  /** What the connection pill and banner say for the socket (the browser's own offline state aside). */
+  private connState: { state: 'online' | 'reconnecting' | 'offline' | 'linking'; text: string } = {
+    state: 'offline',
+    text: 'starting…',
+  };
+  private connBanner: string | undefined;
 
   constructor(
     db: IDBDatabase,
@@ -113,14 +124,43 @@ export class App {
   }
 
   private setConn(state: 'online' | 'reconnecting' | 'offline' | 'linking', text: string): void {
+    this.connState = { state, text };
+    this.renderConn();
+  }
+
+  /**
+   * The pill, and the banner about the connection. While the browser says it is offline, that
+   * is what both say: the socket's own state ("reconnecting…") would only hide the cause.
+   */
+  private renderConn(): void {
     const pill = el('conn');
-    pill.dataset.state = state;
-    pill.textContent = text;
+    const offline = !navigator.onLine;
+    pill.dataset.state = offline ? 'offline' : this.connState.state;
+    pill.dataset.browserOffline = String(offline);
+    pill.textContent = offline ? 'offline' : this.connState.text;
+  }
+
+  /** The banner about the socket (reconnecting…), unless the browser is offline, which says more. */
+  private connectionBanner(text: string | undefined): void {
+    this.connBanner = text;
+    if (!navigator.onLine) {
+      this.banner(
+        this.client
+          ? 'This browser is offline: nothing is sent or received until it is back online. ' +
+              'It reconnects on its own.'
+          : 'This browser is offline: the page needs the network to get a QR code.',
+      );
+      el('banner').dataset.kind = 'offline';
+      return;
+    }
+    this.banner(text);
+    el('banner').dataset.kind = text === undefined ? '' : 'connection';
   }
 
   private banner(text: string | undefined, action?: { label: string; run: () => void }): void {
     const b = el('banner');
     b.hidden = text === undefined;
+    b.dataset.kind = '';
     el('banner-text').textContent = text ?? '';
     const btn = el<HTMLButtonElement>('banner-action');
     btn.hidden = !action;
@@ -141,6 +181,24 @@ export class App {
   }
 
   private bindStaticHandlers(): void {
+    const onNetwork = () => {
+      this.renderConn();
+      // Only the connection banner is replaced; one asking for something (another tab…) stays.
+      const kind = el('banner').dataset.kind;
+      if (el('banner').hidden || kind === 'offline' || kind === 'connection')
+        this.connectionBanner(
+          navigator.onLine && this.client && !this.client.connected
+            ? (this.connBanner ?? `Back online; reconnecting to the gateway at ${this.url}…`)
+            : this.connBanner,
+        );
+    };
+    window.addEventListener('offline', onNetwork);
+    window.addEventListener('online', onNetwork);
+    this.narrow.addEventListener('change', () => this.renderPanes());
+    document.addEventListener('visibilitychange', () => {
+      if (!document.hidden && this.selected) void this.markRead(this.selected);
+    });
+    el<HTMLButtonElement>('back').onclick = () => this.select(undefined);
     el<HTMLButtonElement>('new-qr').onclick = () => void this.startLinking();
     el<HTMLButtonElement>('copy-qr').onclick = () => {
       const text = el<HTMLTextAreaElement>('qr-text').value;
@@ -198,6 +256,7 @@ export class App {
         'error',
       );
       el('link-status').dataset.reason = 'unreachable';
+      this.connectionBanner(undefined);
       this.linkTimers.push(
         setTimeout(() => {
           if (attempt === this.linkAttempt) void this.startLinking();
@@ -330,7 +389,9 @@ export class App {
       }
       const delay = Math.min(RECONNECT.max, RECONNECT.min * 2 ** Math.min(attempt + 2, 8));
       this.setConn('reconnecting', 'reconnecting…');
-      this.banner(`The gateway at ${this.url} is unreachable. Reconnecting in ${Math.ceil(delay / 1000)} s…`);
+      this.connectionBanner(
+        `The gateway at ${this.url} is unreachable. Reconnecting in ${Math.ceil(delay / 1000)} s…`,
+      );
       setTimeout(() => void this.connectWithRetry(client, attempt + 1), delay);
     }
   }
@@ -343,14 +404,16 @@ export class App {
     client.on('connected', () => {
       if (this.client !== client) return;
       this.setConn('online', 'connected');
-      this.banner(undefined);
+      this.connectionBanner(undefined);
       void this.refreshDevices(client);
+      // Opened before the socket was up (a reload): the safety number can be computed now.
+      if (this.selected) void this.showSafetyNumber(client, this.selected);
     });
     client.on('disconnected', (e) => {
       if (this.client !== client) return;
       if (e.willReconnect) {
         this.setConn('reconnecting', 'reconnecting…');
-        this.banner(`Lost the connection to the gateway at ${this.url}. Reconnecting…`);
+        this.connectionBanner(`Lost the connection to the gateway at ${this.url}. Reconnecting…`);
       } else {
         this.setConn('offline', 'offline');
       }
@@ -412,6 +475,8 @@ export class App {
             copies: {},
             source: 'live',
           };
+    // A message from someone else is unread unless its conversation is open and in view.
+    if (msg.direction === 'in' && (msg.with !== this.selected || document.hidden)) msg.unread = true;
     // Saved before the SDK acknowledges the copy (it awaits this listener).
     await this.chats.putMany([msg]);
     this.upsert(msg);
@@ -448,7 +513,8 @@ export class App {
       }
     }
     for (const m of msgs) this.upsert(m, false);
-    if (!this.selected && msgs.length) this.selected = groupConversations(this.messages)[0]?.with;
+    if (!this.selected && msgs.length && !this.narrow.matches)
+      this.selected = groupConversations(this.messages)[0]?.with;
     this.renderConversations();
     this.renderSelected(client);
   }
@@ -484,7 +550,9 @@ export class App {
     el('me-handle').textContent = client.handle;
     el('me-device').textContent = String(client.deviceId);
     el('me-account').textContent = client.accountId;
-    this.selected ??= groupConversations(this.messages)[0]?.with;
+    // Side by side, the newest conversation opens; on a phone-wide screen the list shows first.
+    if (!this.narrow.matches) this.selected ??= groupConversations(this.messages)[0]?.with;
+    if (this.selected) void this.markRead(this.selected);
     this.show('chat');
     this.renderConversations();
     this.renderSelected(client);
@@ -497,7 +565,6 @@ export class App {
     if (i >= 0) this.messages[i] = m;
     else this.messages.push(m);
     if (!render) return;
-    this.selected ??= m.with;
     this.renderConversations();
     if (m.with === this.selected) this.renderMessages();
   }
@@ -520,13 +587,33 @@ export class App {
 
   private renderConversations(): void {
     const list = el('conversations');
-    const convs = groupConversations(this.messages, this.selected ? [this.selected] : []);
+    // Every contact looked up ("Start") is listed, so a conversation just started stays in the
+    // list when you switch away (and after a reload), after those with messages.
+    const convs = groupConversations(this.messages, this.selected ? [this.selected] : [], [
+      ...this.contacts.keys(),
+    ]);
+    let unread = 0;
     list.replaceChildren(
       ...convs.map((c) => {
+        unread += c.unread;
+        const classes = ['conv', c.with === this.selected ? 'selected' : '', c.unread ? 'unread' : ''];
         const li = h(
           'li',
-          { class: `conv${c.with === this.selected ? ' selected' : ''}`, 'data-account': c.with },
-          h('strong', {}, this.name(c.with)),
+          {
+            class: classes.filter(Boolean).join(' '),
+            'data-account': c.with,
+            'data-unread': String(c.unread),
+            role: 'button',
+            tabindex: '0',
+          },
+          h(
+            'span',
+            { class: 'conv-line' },
+            h('span', { class: 'conv-name' }, this.name(c.with)),
+            ...(c.unread
+              ? [h('span', { class: 'badge', 'aria-label': `${c.unread} unread` }, String(c.unread))]
+              : []),
+          ),
           h(
             'span',
             { class: 'preview' },
@@ -534,16 +621,39 @@ export class App {
           ),
         );
         li.onclick = () => this.select(c.with);
+        li.onkeydown = (ev) => {
+          if (ev.key === 'Enter' || ev.key === ' ') {
+            ev.preventDefault();
+            this.select(c.with);
+          }
+        };
         return li;
       }),
     );
     if (convs.length === 0) list.replaceChildren(h('li', { class: 'muted' }, 'No conversations yet.'));
+    document.title = unread ? `(${unread}) ${TITLE}` : TITLE;
   }
 
-  private select(accountId: string): void {
+  /** Opens a conversation (undefined: back to the list, on a phone-wide screen). */
+  private select(accountId: string | undefined): void {
+    if (this.selected !== accountId) el('send-error').hidden = true;
     this.selected = accountId;
+    if (accountId) void this.markRead(accountId);
     this.renderConversations();
     if (this.client) this.renderSelected(this.client);
+  }
+
+  private async markRead(accountId: string): Promise<void> {
+    if (document.hidden) return;
+    const changed = markRead(this.messages, accountId);
+    if (changed.length === 0) return;
+    this.renderConversations();
+    await this.chats.putMany(changed);
+  }
+
+  /** On a phone-wide screen, one pane at a time: the list, or the open conversation. */
+  private renderPanes(): void {
+    document.body.dataset.pane = this.selected ? 'conversation' : 'list';
   }
 
   private renderSelected(client: TandemClient): void {
@@ -552,6 +662,7 @@ export class App {
     el<HTMLInputElement>('composer-text').disabled = !has;
     el<HTMLButtonElement>('composer-send').disabled = !has;
     el('safety').hidden = !has;
+    this.renderPanes();
     this.renderMessages();
     if (has) void this.showSafetyNumber(client, this.selected!);
   }
@@ -657,6 +768,11 @@ export class App {
     const handle = input.value.trim().replace(/^@/, '');
     if (!handle) return;
     error.hidden = true;
+    if (!navigator.onLine) {
+      error.textContent = `Cannot start a conversation with “${handle}”: this browser is offline`;
+      error.hidden = false;
+      return;
+    }
     try {
       const accountId = await client.lookup(handle);
       this.contacts.set(accountId, handle);
@@ -678,6 +794,12 @@ export class App {
     const text = input.value;
     if (!client || !to || text.trim() === '') return;
     error.hidden = true;
+    if (!navigator.onLine) {
+      // Said at once: a socket the browser has cut off may not notice for a long while.
+      error.textContent = 'Not sent: this browser is offline (the text stays here, to send again)';
+      error.hidden = false;
+      return;
+    }
     el<HTMLButtonElement>('composer-send').disabled = true;
     try {
       const sent = await client.send(to, { text });

@@ -16,6 +16,8 @@ export interface ChatMessage {
   /** This device's own messages: the state of each copy, by `accountId/deviceId`. */
   copies: Record<string, CopyState>;
   source: 'live' | 'sync' | 'history';
+  /** A message that arrived while its conversation was not open; cleared when it is opened. */
+  unread?: boolean;
 }
 
 export interface Contact {
@@ -27,24 +29,44 @@ export interface Conversation {
   with: string;
   last: ChatMessage | undefined;
   count: number;
+  /** Messages that arrived while the conversation was not open. */
+  unread: number;
 }
 
 export const deviceKey = (a: { accountId: string; deviceId: number }) => `${a.accountId}/${a.deviceId}`;
 
-/** Groups messages by the other account, most recent conversation first. */
+/**
+ * Groups messages by the other account, most recent conversation first. `extra`: conversations
+ * to list first even without messages (the one just started); `also`: ones to list last when
+ * they have no messages (contacts looked up earlier).
+ */
 export function groupConversations(
   messages: readonly ChatMessage[],
   extra: readonly string[] = [],
+  also: readonly string[] = [],
 ): Conversation[] {
   const map = new Map<string, Conversation>();
-  for (const w of extra) map.set(w, { with: w, last: undefined, count: 0 });
+  for (const w of extra) map.set(w, { with: w, last: undefined, count: 0, unread: 0 });
   for (const m of messages) {
-    const c = map.get(m.with) ?? { with: m.with, last: undefined, count: 0 };
+    const c = map.get(m.with) ?? { with: m.with, last: undefined, count: 0, unread: 0 };
     c.count++;
+    if (m.unread) c.unread++;
     if (!c.last || m.at >= c.last.at) c.last = m;
     map.set(m.with, c);
   }
-  return [...map.values()].sort((a, b) => (b.last?.at ?? Infinity) - (a.last?.at ?? Infinity));
+  const sorted = [...map.values()].sort((a, b) => (b.last?.at ?? Infinity) - (a.last?.at ?? Infinity));
+  for (const w of also) if (!map.has(w)) sorted.push({ with: w, last: undefined, count: 0, unread: 0 });
+  return sorted;
+}
+
+/**
+ * Marks the unread messages of one conversation read, in place; returns the ones it changed
+ * (to store them again).
+ */
+export function markRead(messages: readonly ChatMessage[], withAccount: string): ChatMessage[] {
+  const changed = messages.filter((m) => m.with === withAccount && m.unread);
+  for (const m of changed) m.unread = false;
+  return changed;
 }
 
 /** The messages of one conversation, oldest first. */

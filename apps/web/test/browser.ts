@@ -4,7 +4,7 @@
 // or receives.
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,6 +18,18 @@ const appDir = fileURLToPath(new URL('..', import.meta.url));
 const viteBin = fileURLToPath(new URL('../../../node_modules/vite/bin/vite.js', import.meta.url));
 export const resultsDir = join(appDir, 'test-results');
 export const idbHarnessDir = join(appDir, 'test/fixtures/idb');
+/** The README's screenshots (`docs/screenshot-<name>`), rewritten only when asked to. */
+export const docsDir = join(appDir, 'docs');
+const updateDocs = process.env.UPDATE_SCREENSHOTS === '1';
+
+/**
+ * Saves a screenshot in test-results/; with `docs`, it is one the README shows, and with
+ * UPDATE_SCREENSHOTS=1 it is also written to docs/screenshot-<name>.
+ */
+export async function screenshot(page: Page, name: string, options: { docs?: boolean } = {}): Promise<void> {
+  const shot = await page.screenshot({ path: join(resultsDir, name) });
+  if (options.docs && updateDocs) await writeFile(join(docsDir, `screenshot-${name}`), shot);
+}
 
 /**
  * Builds the page (or another Vite root, e.g. a test harness) into a fresh temporary directory

@@ -10,6 +10,7 @@ import {
   launchChromium,
   recordTraffic,
   resultsDir,
+  screenshot,
   servePage,
   type Traffic,
 } from '../browser.js';
@@ -177,7 +178,7 @@ describeBrowser('the web companion in Chromium, against the whole stack', () => 
     const shown = (await page.locator('#safety-number').textContent())?.replaceAll(' ', '');
     expect(shown).toBe(await phone.safetyNumber(bob.accountId));
     expect(shown).toMatch(/^\d{60}$/);
-    await page.screenshot({ path: join(resultsDir, 'conversation.png') });
+    await screenshot(page, 'conversation.png', { docs: true });
   }, 60_000);
 
   it('keeps sending and receiving with the phone offline', async () => {

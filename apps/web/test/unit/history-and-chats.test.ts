@@ -4,6 +4,7 @@ import {
   conversationMessages,
   groupConversations,
   historyMessages,
+  markRead,
 } from '../../src/chats.js';
 import { formatSafetyNumber, gatewayUrl } from '../../src/format.js';
 import { encodeHistory, parseHistory } from '../../src/history.js';
@@ -70,11 +71,39 @@ describe('conversations', () => {
     expect(conversationMessages(all, 'bob').map((m) => m.id)).toEqual(['4', '1', '3']);
   });
 
+  it('counts the unread messages of each conversation, and marks one read', () => {
+    const all = [
+      { ...msg('1', 'bob', 10), unread: true },
+      { ...msg('2', 'bob', 20), unread: true },
+      { ...msg('3', 'carol', 30), unread: true },
+      msg('4', 'bob', 5),
+    ];
+    expect(groupConversations(all).map((c) => [c.with, c.unread])).toEqual([
+      ['carol', 1],
+      ['bob', 2],
+    ]);
+    expect(markRead(all, 'bob').map((m) => m.id)).toEqual(['1', '2']);
+    expect(markRead(all, 'bob')).toEqual([]);
+    expect(groupConversations(all).map((c) => [c.with, c.unread])).toEqual([
+      ['carol', 1],
+      ['bob', 0],
+    ]);
+  });
+
   it('lists a conversation just started (no messages yet) first', () => {
     const convs = groupConversations([msg('1', 'bob', 10)], ['dave']);
     expect(convs.map((c) => [c.with, c.count])).toEqual([
       ['dave', 0],
       ['bob', 1],
+    ]);
+  });
+
+  it('lists conversations started earlier, still empty, after those with messages', () => {
+    const convs = groupConversations([msg('1', 'bob', 10)], ['dave'], ['erin', 'bob', 'dave']);
+    expect(convs.map((c) => [c.with, c.count])).toEqual([
+      ['dave', 0],
+      ['bob', 1],
+      ['erin', 0],
     ]);
   });
 });
